@@ -1,0 +1,74 @@
+"""Run ChatView from a fresh checkout with nothing but Python 3.11 or newer.
+
+    python3 dev.py test [NOX ARGS]   run the whole test suite (the CI set of nox sessions)
+    python3 dev.py server [ARGS]     run chatview-server (embedded PostgreSQL by default)
+    python3 dev.py cli [ARGS]        run the command-line client `chatview`
+    python3 dev.py kivy [ARGS]       run the desktop and tablet app `chatview-kivy`
+    python3 dev.py nox [NOX ARGS]    run any nox session, e.g. `-s bench-store`
+
+The first run creates `.dev-tools/` with pinned versions of uv and nox; uv then makes
+the workspace environment `.venv/` from the committed lock file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+TOOLS_DIR = ROOT / ".dev-tools"
+TOOL_REQUIREMENTS = ["uv==0.13.9", "nox==2026.10.20"]
+COMMANDS = {"server": "chatview-server", "cli": "chatview", "kivy": "chatview-kivy"}
+
+
+def _tools_bin() -> Path:
+    return TOOLS_DIR / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _ensure_tools() -> None:
+    stamp = TOOLS_DIR / "requirements.txt"
+    wanted = "\n".join(TOOL_REQUIREMENTS)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    print(f"dev.py: installing {', '.join(TOOL_REQUIREMENTS)} into {TOOLS_DIR.name}/", flush=True)
+    venv.create(TOOLS_DIR, with_pip=True, clear=True)
+    python = _tools_bin() / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TOOL_REQUIREMENTS], check=True)
+    stamp.write_text(wanted)
+
+
+def main(arguments: list[str]) -> int:
+    if not arguments or arguments[0] not in {"test", "nox", *COMMANDS}:
+        print(__doc__)
+        return 2
+    if sys.version_info < (3, 11):
+        print(f"dev.py: Python 3.11 or newer is required, this is {sys.version.split()[0]}")
+        return 2
+
+    _ensure_tools()
+    environment = dict(os.environ)
+    environment["PATH"] = f"{_tools_bin()}{os.pathsep}{environment.get('PATH', '')}"
+    environment.setdefault("UV_PYTHON", sys.executable)
+    command, rest = arguments[0], arguments[1:]
+    uv = str(_tools_bin() / "uv")
+
+    if command in {"test", "nox"}:
+        invocation = [str(_tools_bin() / "nox"), *rest]
+    else:
+        sync = [uv, "sync", "--frozen", "--all-packages", "--quiet"]
+        subprocess.run(sync, check=True, cwd=ROOT, env=environment)
+        invocation = [uv, "run", "--frozen", "--no-sync", COMMANDS[command], *rest]
+
+    # Ctrl+C reaches the child through the terminal; this process only waits for the
+    # child to shut down and passes on its exit status.
+    child = subprocess.Popen(invocation, cwd=ROOT, env=environment)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return child.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
