@@ -15,6 +15,7 @@ from chatview_hub import (
     LocalBackend,
     LocalDispatcher,
     PresenceChange,
+    SharedPresence,
     WouldBlockError,
 )
 
@@ -205,3 +206,77 @@ class TestClusterBackend:
         assert "admins" == admin.receive_nowait()
         assert "all" == user.receive_nowait()
         assert "session_revoked" == user.close_reason
+
+
+class SharedPresenceBackend:
+    """A local backend that also claims a user connected in another process."""
+
+    def __init__(self, elsewhere: frozenset[str]) -> None:
+        self.inner: LocalBackend[str] = LocalBackend()
+        self.elsewhere = elsewhere
+        self.local: set[str] = set()
+
+    def bind(self, local: LocalDispatcher[str]) -> None:
+        self.inner.bind(local)
+
+    def publish(
+        self,
+        users: Collection[str],
+        event: str,
+        *,
+        exclude_connection: str | None,
+        exclude_session: str | None,
+    ) -> int:
+        return self.inner.publish(
+            users, event, exclude_connection=exclude_connection, exclude_session=exclude_session
+        )
+
+    def broadcast(self, event: str) -> int:
+        return self.inner.broadcast(event)
+
+    def publish_admins(self, event: str) -> int:
+        return self.inner.publish_admins(event)
+
+    def close_user(self, user: str, final_event: str | None, *, reason: str) -> int:
+        return self.inner.close_user(user, final_event, reason=reason)
+
+    def close_session(self, session_id: str, final_event: str | None, *, reason: str) -> int:
+        return self.inner.close_session(session_id, final_event, reason=reason)
+
+    def announce_presence(self, change: PresenceChange) -> None:
+        if change.online:
+            self.local.add(change.user)
+        else:
+            self.local.discard(change.user)
+        self.inner.announce_presence(change)
+
+    def is_online(self, user: str) -> bool:
+        return user in self.elsewhere or user in self.local
+
+    def online_users(self) -> frozenset[str]:
+        return self.elsewhere | self.local
+
+    def online_count(self) -> int:
+        return len(self.elsewhere | self.local)
+
+
+class TestSharedPresence:
+    def test_hub_asks_backend(self) -> None:
+        """With a ``SharedPresence`` backend the hub's queries cover other processes."""
+        backend = SharedPresenceBackend(frozenset({BOB}))
+        hub: Hub[str] = Hub(backend=backend)
+        hub.connect(ALICE, "phone")
+
+        assert isinstance(backend, SharedPresence)
+        assert hub.is_online(BOB)
+        assert frozenset({ALICE, BOB}) == hub.online_users()
+        assert 2 == hub.online_count()
+        assert 1 == hub.statistics().users
+
+    def test_local_backend_is_not_shared(self) -> None:
+        """Without one, the queries describe this process only."""
+        hub: Hub[str] = Hub(backend=LocalBackend())
+
+        assert not isinstance(LocalBackend(), SharedPresence)
+        assert not hub.is_online(BOB)
+        assert 0 == hub.online_count()

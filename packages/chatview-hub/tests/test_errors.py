@@ -6,11 +6,14 @@ import pytest
 
 from chatview_hub import (
     BackendBindingError,
+    BackendStateError,
+    BackendUnavailableError,
     ConnectionClosedError,
     ConnectionOverflowError,
     HubClosedError,
     HubError,
     InvalidUserError,
+    MissingDependencyError,
     WouldBlockError,
 )
 
@@ -25,6 +28,9 @@ class TestErrorTree:
             (HubClosedError, (HubError, RuntimeError)),
             (InvalidUserError, (HubError, ValueError)),
             (BackendBindingError, (HubError, RuntimeError)),
+            (BackendStateError, (HubError, RuntimeError)),
+            (BackendUnavailableError, (HubError, ConnectionError)),
+            (MissingDependencyError, (HubError, ImportError)),
         ],
     )
     def test_subclasses(self, error: type[Exception], bases: tuple[type[Exception], ...]) -> None:
@@ -59,3 +65,13 @@ class TestErrorMessages:
 
         assert "x" * 500 == error.user
         assert len(str(error)) < 250
+
+    def test_missing_dependency_names_extra(self) -> None:
+        """The missing-dependency message names the module and the extra to install."""
+        error = MissingDependencyError("NatsBackend", "nats", "nats")
+
+        assert (
+            "NatsBackend needs the 'nats' package, which is not installed; "
+            "install chatview-hub[nats]" == str(error)
+        )
+        assert ("NatsBackend", "nats", "nats") == (error.backend, error.module, error.extra)

@@ -18,20 +18,27 @@ Its rules:
 4. Presence: the hub announces per-process transitions (this process's first and
    last connection of a user). The backend keeps the per-user count of processes in
    which the user is online and calls ``change_presence`` in exactly one process
-   (the announcing one) when the global state flips, so each global change is reported once.
+   when the global state flips: the announcing one, or, for the users of a process
+   that died, the one that declared it dead. Each global change is reported once,
+   because the server's listener publishes it with ``publish_many``, which already
+   reaches every process.
 5. Encoding events for the wire is the backend's business (give it an encoder and a
    decoder for the event type). Starting and stopping it belong to whoever made it.
+
+A backend that knows which users are online in every process also implements
+``SharedPresence``; the hub's ``is_online``, ``online_users`` and ``online_count``
+then answer for the whole cluster instead of this process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Generic, Protocol, TypeVar, final
+from typing import Generic, Protocol, TypeVar, final, runtime_checkable
 
 from ._errors import BackendBindingError
 from ._values import PresenceChange
 
-__all__ = ["HubBackend", "LocalBackend", "LocalDispatcher"]
+__all__ = ["HubBackend", "LocalBackend", "LocalDispatcher", "SharedPresence"]
 
 EventT = TypeVar("EventT")
 EventT_contra = TypeVar("EventT_contra", contravariant=True)
@@ -120,6 +127,27 @@ class HubBackend(Protocol[EventT]):
 
     def announce_presence(self, change: PresenceChange) -> None:
         """Take a presence transition of this process and report the global ones."""
+        ...
+
+
+@runtime_checkable
+class SharedPresence(Protocol):
+    """Presence across every process, offered by a backend that keeps it.
+
+    The answers may lag a change in another process by the time its message takes
+    to arrive; changes in this process are seen at once.
+    """
+
+    def is_online(self, user: str) -> bool:
+        """Return whether ``user`` has a connection in any process."""
+        ...
+
+    def online_users(self) -> frozenset[str]:
+        """Return the users with a connection in any process."""
+        ...
+
+    def online_count(self) -> int:
+        """Return how many users have a connection in any process."""
         ...
 
 

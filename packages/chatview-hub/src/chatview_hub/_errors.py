@@ -8,8 +8,13 @@ The tree::
     ├── WouldBlockError                  receive_nowait() found no queued event
     ├── HubClosedError (RuntimeError)    connect() after Hub.close()
     ├── InvalidUserError (ValueError)    a user is not 64 lowercase hexadecimal digits
-    └── BackendBindingError (RuntimeError)
-                                         a backend bound to a second hub, or used unbound
+    ├── BackendBindingError (RuntimeError)
+    │                                    a backend bound to a second hub, or used unbound
+    ├── BackendStateError (RuntimeError) a cross-process backend started twice or after stop
+    ├── BackendUnavailableError (ConnectionError)
+    │                                    start() could not reach PostgreSQL or NATS
+    └── MissingDependencyError (ImportError)
+                                         a backend's optional extra is not installed
 
 ``ConnectionOverflowError`` is a ``ConnectionClosedError`` so that code which only
 wants to know "this stream is over" catches both, while the server can catch the
@@ -20,11 +25,14 @@ from __future__ import annotations
 
 __all__ = [
     "BackendBindingError",
+    "BackendStateError",
+    "BackendUnavailableError",
     "ConnectionClosedError",
     "ConnectionOverflowError",
     "HubClosedError",
     "HubError",
     "InvalidUserError",
+    "MissingDependencyError",
     "WouldBlockError",
 ]
 
@@ -101,3 +109,28 @@ class InvalidUserError(HubError, ValueError):
 
 class BackendBindingError(HubError, RuntimeError):
     """Raised when a backend is bound to a second hub or used before any hub bound it."""
+
+
+class BackendStateError(HubError, RuntimeError):
+    """Raised when a cross-process backend is started twice, or again after ``stop()``."""
+
+
+class BackendUnavailableError(HubError, ConnectionError):
+    """Raised by a cross-process backend's ``start()`` when its server cannot be reached.
+
+    The original error is chained as ``__cause__``. Once started, a backend does not
+    raise this: it reconnects by itself and logs ``hub.backend.*`` events meanwhile.
+    """
+
+
+class MissingDependencyError(HubError, ImportError):
+    """Raised when a backend is made without the optional extra it needs installed."""
+
+    def __init__(self, backend: str, module: str, extra: str) -> None:
+        super().__init__(
+            f"{backend} needs the {module!r} package, which is not installed; "
+            f"install chatview-hub[{extra}]"
+        )
+        self.backend = backend
+        self.module = module
+        self.extra = extra

@@ -7,7 +7,7 @@ from typing import ClassVar, Generic, final
 
 import structlog
 
-from ._backend import HubBackend, LocalBackend
+from ._backend import HubBackend, LocalBackend, SharedPresence
 from ._connection import Connection, EventT
 from ._errors import HubClosedError
 from ._registry import Registry
@@ -38,6 +38,13 @@ class Hub(Generic[EventT]):
     in a task, pass ``PresenceFeed.push`` and iterate the feed. What the listener
     raises is logged and swallowed.
 
+    With a cross-process backend (``PostgresBackend``, ``NatsBackend``) presence is
+    global: a user is online while any process has one of its connections, and
+    each global change reaches ``on_presence`` in exactly one process (the one whose
+    connect or close caused it, or the one that found a dead process), later and
+    from the backend's task rather than inside the call. Publishing the resulting
+    friend status with ``publish_many`` reaches followers in every process.
+
     Devices: a new connection with the same user and the same non-empty client id as
     an open one replaces it. The old one ends with reason ``"replaced"`` after the new
     one is registered, so the user does not go offline in between.
@@ -50,7 +57,9 @@ class Hub(Generic[EventT]):
             ``ConnectionOverflowError`` instead of losing the event silently.
         on_presence: Called with every presence change.
         backend: Carries fan-out calls to other server processes. The default,
-            ``LocalBackend``, serves this process alone.
+            ``LocalBackend``, serves this process alone. A backend that implements
+            ``SharedPresence`` also answers ``is_online``, ``online_users`` and
+            ``online_count``.
 
     Raises:
         ValueError: ``max_queue_size`` is below 1.
@@ -77,6 +86,8 @@ class Hub(Generic[EventT]):
             presence_listener=on_presence,
         )
         self._backend.bind(self._registry)
+        # A cross-process backend that tracks presence answers the presence queries.
+        self._shared_presence = self._backend if isinstance(self._backend, SharedPresence) else None
         self._closed = False
         self._events_published = 0
 
@@ -258,21 +269,38 @@ class Hub(Generic[EventT]):
     # -- queries ----------------------------------------------------------------------
 
     def is_online(self, user: str) -> bool:
-        """Return whether ``user`` has an open connection in this process.
+        """Return whether ``user`` has an open connection.
+
+        With a backend that implements ``SharedPresence`` (``PostgresBackend``,
+        ``NatsBackend``) the answer covers every process, lagging a change in another
+        process by a message's travel time; otherwise it covers this process.
 
         Raises:
             InvalidUserError: ``user`` is not 64 lowercase hexadecimal digits.
+
+        .. versionchanged:: 0.2.0 Cluster-wide with a ``SharedPresence`` backend.
         """
-        return validate_user(user) in self._registry.users
+        validate_user(user)
+        if self._shared_presence is not None:
+            return self._shared_presence.is_online(user)
+        return user in self._registry.users
 
     def online_users(self) -> frozenset[str]:
-        """Return the users with an open connection in this process."""
-        # XXX: the queries see this process only; a cluster-wide result needs the shared
-        # presence state of a cross-process backend, and none is built yet.
+        """Return the users with an open connection (cluster-wide, as ``is_online``).
+
+        .. versionchanged:: 0.2.0 Cluster-wide with a ``SharedPresence`` backend.
+        """
+        if self._shared_presence is not None:
+            return self._shared_presence.online_users()
         return frozenset(self._registry.users)
 
     def online_count(self) -> int:
-        """Return how many users have an open connection in this process."""
+        """Return how many users have an open connection (cluster-wide, as ``is_online``).
+
+        .. versionchanged:: 0.2.0 Cluster-wide with a ``SharedPresence`` backend.
+        """
+        if self._shared_presence is not None:
+            return self._shared_presence.online_count()
         return len(self._registry.users)
 
     def connections_of(self, user: str) -> tuple[Connection[EventT], ...]:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import attrs
 
 from ._errors import InvalidUserError
 
 __all__ = [
+    "BackendStatistics",
     "CloseReason",
     "ConnectionStatistics",
+    "EventCodec",
     "HubStatistics",
     "PresenceChange",
     "validate_user",
 ]
 
 _USER_PATTERN = re.compile(r"[0-9a-f]{64}")
+
+EventT = TypeVar("EventT")
 
 
 def validate_user(user: str) -> str:
@@ -59,6 +65,17 @@ class CloseReason(enum.StrEnum):
 
     SERVER_SHUTDOWN = "server_shutdown"
     """``Hub.close()`` ended every connection."""
+
+    BACKEND_RECONNECTED = "backend_reconnected"
+    """A cross-process backend lost its link to the other processes and got it back.
+
+    Events sent by other processes in between were lost, so every connection of this
+    process is ended and its client catches up from the database.
+    """
+
+    EVENTS_MISSED = "events_missed"
+    """A cross-process backend could not deliver an event (it could not be read back or
+    decoded, or a queue between processes overflowed); the client must catch up."""
 
 
 @attrs.frozen
@@ -137,3 +154,53 @@ class ConnectionStatistics:
 
     close_reason: str | None
     """Why it ended, or None while open."""
+
+
+@attrs.frozen
+class EventCodec(Generic[EventT]):
+    """How a cross-process backend turns events into bytes and back.
+
+    For protobuf messages: ``EventCodec(encode=Msg.SerializeToString,
+    decode=Msg.FromString)``. ``decode(encode(event))`` must equal ``event``.
+    """
+
+    encode: Callable[[EventT], bytes]
+    """Serialize an event. Called once per publish call, in the publishing process."""
+
+    decode: Callable[[bytes], EventT]
+    """Parse an event. Called once per message in every receiving process."""
+
+
+@attrs.frozen
+class BackendStatistics:
+    """A snapshot of a cross-process backend, returned by its ``statistics()``."""
+
+    process_id: str
+    """This process's random id in the shared presence tables and on the wire."""
+
+    connected: bool
+    """True while the backend receives the other processes' messages."""
+
+    messages_sent: int
+    """Messages this process sent to the others (events, closes and presence)."""
+
+    messages_received: int
+    """Messages from other processes that this process handled."""
+
+    payloads_stored: int
+    """Messages too large for the transport, sent as a reference to a stored copy."""
+
+    pending: int
+    """Messages waiting to be sent."""
+
+    reconnects: int
+    """Times the receiving link came back after a loss."""
+
+    catch_ups: int
+    """Times this process ended local connections so their clients catch up."""
+
+    send_failures: int
+    """Failed attempts to send a batch (each retried)."""
+
+    messages_dropped: int
+    """Messages given up because a queue overflowed; each drop caused a catch-up."""
