@@ -33,7 +33,14 @@ STORE_TEST_FOLDERS = ["packages/chatview-store-pg/tests", "apps/server/tests/tes
 PG15_DSN = os.environ.get("CHATVIEW_PG15_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["codegen_check", "lint", "typecheck", "tests", "store_pg15"]
+nox.options.sessions = [
+    "codegen_check",
+    "catalogs_check",
+    "lint",
+    "typecheck",
+    "tests",
+    "store_pg15",
+]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -58,6 +65,20 @@ def codegen_check(session: nox.Session) -> None:
     """Fail when the committed generated code is not what proto/ produces."""
     _sync(session)
     _uv_run(session, "python", "tools/codegen.py", "--check")
+
+
+@nox.session(name="catalogs_check")
+def catalogs_check(session: nox.Session) -> None:
+    """Fail when the Kivy app's gettext catalogs are stale or its .mo files not compiled."""
+    _sync(session)
+    _uv_run(session, "python", "apps/kivy-client/scripts/build_catalogs.py", "--check")
+
+
+@nox.session
+def catalogs(session: nox.Session) -> None:
+    """Extract the Kivy app's messages into its catalogs and compile the .mo files."""
+    _sync(session)
+    _uv_run(session, "python", "apps/kivy-client/scripts/build_catalogs.py")
 
 
 @nox.session

@@ -1,0 +1,5 @@
+"""``python -m chatview_cli`` runs the ``chatview`` command."""
+
+from ._main import main
+
+main()
