@@ -31,14 +31,14 @@ def _tools_bin() -> Path:
 
 def _ensure_tools() -> None:
     stamp = TOOLS_DIR / "requirements.txt"
-    wanted = "\n".join(TOOL_REQUIREMENTS)
-    if stamp.exists() and stamp.read_text() == wanted:
+    expected = "\n".join(TOOL_REQUIREMENTS)
+    if stamp.exists() and stamp.read_text() == expected:
         return
     print(f"dev.py: installing {', '.join(TOOL_REQUIREMENTS)} into {TOOLS_DIR.name}/", flush=True)
     venv.create(TOOLS_DIR, with_pip=True, clear=True)
     python = _tools_bin() / "python"
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TOOL_REQUIREMENTS], check=True)
-    stamp.write_text(wanted)
+    stamp.write_text(expected)
 
 
 def main(arguments: list[str]) -> int:
@@ -63,7 +63,7 @@ def main(arguments: list[str]) -> int:
         subprocess.run(sync, check=True, cwd=ROOT, env=environment)
         invocation = [uv, "run", "--frozen", "--no-sync", COMMANDS[command], *rest]
 
-    # Ctrl+C reaches the child through the terminal; this process only waits for the
+    # Ctrl+C reaches the child through the terminal, so this process only waits for the
     # child to shut down and passes on its exit status.
     child = subprocess.Popen(invocation, cwd=ROOT, env=environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -21,7 +21,7 @@ import nox
 
 ROOT = Path(__file__).resolve().parent
 
-# Each library and app, by distribution name, with its folder.
+# Each library and app, by folder name (e.g. "chatview-identity", "server"), with its folder.
 PACKAGES = {
     path.name: path
     for folder in ("packages", "apps")
