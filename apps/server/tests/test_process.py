@@ -119,7 +119,8 @@ class TestSignals:
 
         assert grpc.StatusCode.UNAVAILABLE == failure.value.code()
         assert 0 == status
-        assert time.monotonic() - started < 2 + 3
+        # The grace period is 2 s; the margin covers stopping PostgreSQL on a busy machine.
+        assert time.monotonic() - started < 2 + 10
         assert "server.stopped" in server.log_text()
         assert not server.port_file.exists()
 
