@@ -13,7 +13,6 @@ the workspace environment `.venv/` from the committed lock file.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import venv
@@ -57,18 +56,22 @@ def main(arguments: list[str]) -> int:
     uv = str(_tools_bin() / "uv")
 
     if command in {"test", "nox"}:
-        invocation = [str(_tools_bin() / "nox"), *rest]
+        program = _tools_bin() / "nox"
+        invocation = [str(program), *rest]
+        os.chdir(ROOT)
     else:
         sync = [uv, "sync", "--frozen", "--all-packages", "--quiet"]
         subprocess.run(sync, check=True, cwd=ROOT, env=environment)
-        invocation = [uv, "run", "--frozen", "--no-sync", COMMANDS[command], *rest]
+        scripts = ROOT / ".venv" / ("Scripts" if os.name == "nt" else "bin")
+        program = scripts / COMMANDS[command]
+        invocation = [str(program), *rest]
 
-    # Ctrl+C reaches the child through the terminal, so this process only waits for the
-    # child to shut down and passes on its exit status.
-    child = subprocess.Popen(invocation, cwd=ROOT, env=environment)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return child.wait()
-
+    # The command replaces this process, so signals sent to this process id (Ctrl+C,
+    # SIGTERM from a service manager) reach it directly, and relative paths in its
+    # arguments resolve against the caller's working directory.
+    if os.name == "nt":
+        return subprocess.run(invocation, env=environment, check=False).returncode
+    os.execve(program, invocation, environment)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
