@@ -73,5 +73,6 @@ def main(arguments: list[str]) -> int:
         return subprocess.run(invocation, env=environment, check=False).returncode
     os.execve(program, invocation, environment)
 
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -8,6 +8,7 @@ committed uv.lock), so the whole repository is developed against one set of vers
     nox -s "tests(package='chatview-identity')"
     nox -s codegen               # regenerate chatview_proto from proto/
     nox -s codegen -- --check    # fail when the committed generated code is stale
+    nox -s bench                 # delivery through 1 and 3 server processes, prints figures
     nox -s bench-store           # data layer benchmark, prints figures
 """
 
@@ -83,10 +84,11 @@ def catalogs(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Run ruff's linter and formatter check over the whole repository."""
+    """Run ruff over the whole repository, and mypy over the scripts outside packages."""
     _sync(session)
     _uv_run(session, "ruff", "check", ".")
     _uv_run(session, "ruff", "format", "--check", ".")
+    _uv_run(session, "mypy", "tools", "dev.py", "noxfile.py")
 
 
 @nox.session
@@ -129,6 +131,15 @@ def store_pg15(session: nox.Session) -> None:
     _sync(session)
     folders = [folder for folder in STORE_TEST_FOLDERS if (ROOT / folder).exists()]
     _uv_run(session, "pytest", *folders, *session.posargs, env={"CHATVIEW_TEST_DSN": PG15_DSN})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Measure delivery through one and three server processes, and hub fan-out."""
+    _sync(session)
+    _uv_run(session, "python", "packages/chatview-hub/bench/bench_fanout.py")
+    _uv_run(session, "python", "packages/chatview-hub/bench/bench_backends.py")
+    _uv_run(session, "python", "tools/bench_cluster.py", *session.posargs)
 
 
 @nox.session(name="bench-store")

@@ -140,3 +140,79 @@ class TestChat:
         assert result.stderr.startswith(
             "chatview: error: PollAdminEvents failed with PERMISSION_DENIED"
         )
+
+
+def read_events(process: subprocess.Popen[str], wanted: str, count: int) -> list[dict[str, Any]]:
+    """Read JSON lines from a listener until the `count`-th event named `wanted`; return all."""
+    assert process.stdout is not None
+    events: list[dict[str, Any]] = []
+    while sum(event["event"] == wanted for event in events) < count:
+        line = process.stdout.readline()
+        if not line:
+            pytest.fail(f"the listener ended before {count} {wanted} events: {events}")
+        events.append(json.loads(line))
+    return events
+
+
+class TestUsability:
+    def test_aliases_shown(self, server: ServerProcess, tmp_path: Path) -> None:
+        """history and listen name a contact by alias and the user as "me"."""
+        alice, bob = Person(tmp_path, "alice", server), Person(tmp_path, "bob", server)
+        alice.key = alice.ok("id", "create").strip()
+        bob.key = bob.ok("id", "create").strip()
+        bob.ok("login")
+        alice.ok("friends", "add", bob.key, "--alias", "Bob")
+        listener = subprocess.Popen(
+            alice.args("listen", "--count", "1"),
+            env=alice.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert listener.stderr is not None
+            while listener.stderr.readline().strip() != "-- online":
+                assert listener.poll() is None, "the listener ended before going online"
+            bob.ok("send", alice.key, "hello")
+            heard, _ = listener.communicate(timeout=30)
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+                listener.wait(30)
+        alice.ok("send", bob.key, "hi")
+
+        assert heard.rstrip().endswith("Bob: hello")
+        lines = alice.ok("history", bob.key).splitlines()
+        assert ["Bob: hello", "me: hi"] == [line.strip().split("  ", 2)[-1] for line in lines]
+
+    def test_friends_hint(self, server: ServerProcess, tmp_path: Path) -> None:
+        """An empty contact list prints how to add a contact."""
+        dave = Person(tmp_path, "dave", server)
+        dave.ok("id", "create")
+
+        result = dave.run("friends")
+
+        assert (0, "") == (result.returncode, result.stdout)
+        assert "chatview friends add KEY --alias NAME" in result.stderr
+
+    def test_one_shot_unseen(self, server: ServerProcess, tmp_path: Path) -> None:
+        """Commands other than listen do not make the user appear online to a listener."""
+        alice, bob = Person(tmp_path, "alice", server), Person(tmp_path, "bob", server)
+        alice.key = alice.ok("id", "create").strip()
+        bob.key = bob.ok("id", "create").strip()
+        bob.ok("login")
+        alice.ok("friends", "add", bob.key, "--alias", "bob")
+        listener = alice.listen()
+        try:
+            read_until(listener, "connection_state")
+            assert "online" == read_until(listener, "connection_state")["state"]
+            bob.ok("send", alice.key, "one")
+            bob.ok("friends")
+            bob.ok("history", alice.key)
+            bob.ok("send", alice.key, "two")
+            events = read_events(listener, "new_message", 2)
+        finally:
+            listener.send_signal(signal.SIGINT)
+            listener.wait(30)
+
+        assert [] == [event for event in events if event["event"] == "friend_status"]

@@ -110,6 +110,25 @@ class TestIdentity:
         assert ExitStatus.AUTH == result.exit_code
         assert "chatview id create" in result.output
 
+    def test_no_identity_text(self, tmp_path: Path) -> None:
+        """The error is one sentence naming the key file once, without an errno."""
+        key_file = str(tmp_path / "identity.key")
+
+        output = run(tmp_path, "id", "export").output
+
+        assert "[Errno" not in output
+        assert (1, 1) == (output.count(key_file), len(output.splitlines()))
+
+    def test_exists_text(self, tmp_path: Path) -> None:
+        """Creating over an identity names the file and the --force option."""
+        run(tmp_path, "id", "create")
+
+        output = run(tmp_path, "id", "create").output
+
+        assert "[Errno" not in output
+        assert "--force" in output
+        assert 1 == output.count(str(tmp_path / "identity.key"))
+
 
 class TestUsage:
     def test_unknown_option(self, tmp_path: Path) -> None:

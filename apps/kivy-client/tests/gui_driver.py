@@ -350,6 +350,25 @@ async def scenario_offline_chat(d: Driver) -> None:
     Window.size = original
     await d.frames(10)
 
+    # Rotation and resizes with the list at its end: it stays at its end, the send
+    # button stays inside the window, and the window comes back to its size.
+    chat.ids.scroll.scroll_y = 0
+    await d.frames(5)
+    layouts = []
+    for size in ((800, 1280), (360, 640), (1920, 1080), original):
+        Window.size = size
+        await d.frames(10)
+        layouts.append(
+            {
+                "size": list(Window.size),
+                "scroll_y": round(chat.ids.scroll.scroll_y, 3),
+                "send_right": send.to_window(send.right, send.y)[0],
+                "composer_bottom": composer.to_window(composer.x, composer.y)[1],
+            }
+        )
+    d.check("resize_layouts", layouts)
+    d.check("window_size", list(original))
+
 
 async def scenario_unlock(d: Driver) -> None:
     """Second start: a wrong PIN is refused and can be retried; the language stuck."""

@@ -147,6 +147,12 @@ class TestWindow:
         assert first["composer_bottom_on_screen"] >= 360
         assert 0 == first["shift_after_keyboard_hidden"]
         assert first["send_button_right"] <= first["narrow_window"][0]
+        # Rotating and resizing reflows the chat and keeps the list at its end.
+        for layout in first["resize_layouts"]:
+            assert layout["send_right"] <= layout["size"][0], layout
+            assert layout["composer_bottom"] >= 0, layout
+            assert layout["scroll_y"] <= 0.01, layout
+        assert first["window_size"] == first["resize_layouts"][-1]["size"]
 
         # Second start: wrong PIN, retry, queued messages kept.
         second = run_scenario(display, "unlock", data, tmp_path / "second")["checks"]

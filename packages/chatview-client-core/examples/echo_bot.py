@@ -1,11 +1,13 @@
 """An echo bot: it replies to every incoming message with the same text.
 
-Run it with a data folder of its own and a PIN, for example::
+It needs the client library installed (``pip install chatview-client-core``; in the
+ChatView repository, ``uv run python`` instead of ``python``). Run it with a data folder
+of its own and a PIN, for example::
 
     CHATVIEW_DATA_DIR=./echo-bot CHATVIEW_PIN=1234 python echo_bot.py
 
 The first run creates the bot's identity; later runs unlock it. Once online it prints
-its public key, which is what people send messages to.
+its public key, which is what people send messages to. Ctrl+C stops it.
 """
 
 from __future__ import annotations
@@ -48,4 +50,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        # asyncio.run has already cancelled main(), which closed the client; the
+        # traceback would say nothing more than that, so stop quietly with the usual
+        # status of a Ctrl+C.
+        sys.exit(130)

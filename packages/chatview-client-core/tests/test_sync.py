@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from chatview_client._sync import (
@@ -104,6 +104,32 @@ class TestSyncPlanner:
 
         assert None is planner.on_page(first, [], has_more=False)
         assert not planner.missing(PEER)
+
+    def test_page_stored_live_continues(self) -> None:
+        """A page whose messages came live meanwhile still leads to the next page."""
+        planner = SyncPlanner({PEER: (0, [])})
+        first = planner.on_hint(PEER, 1)
+        assert first is not None
+        planner.on_message(PEER, 1)
+
+        assert FetchNewer(PEER, 1) == planner.on_page(first, [1], has_more=True)
+
+    def test_hint_during_fetch_kept(self) -> None:
+        """A hint that came while a fetch was out survives that fetch's empty page."""
+        planner = SyncPlanner({PEER: (0, [])})
+        first = planner.on_hint(PEER, 1)
+        assert first is not None
+        planner.on_hint(PEER, 3)
+
+        assert FetchNewer(PEER, 0) == planner.on_page(first, [], has_more=False)
+
+    def test_empty_pages_end(self) -> None:
+        """Empty pages that claim more end the fetching, not loop."""
+        planner = SyncPlanner({PEER: (1, [])})
+        first = planner.on_hint(PEER, 9)
+        assert first is not None
+
+        assert None is planner.on_page(first, [], has_more=True)
 
     def test_failed_fetch_retried_on_hint(self) -> None:
         """After a failed fetch the next hint asks again."""
@@ -210,6 +236,12 @@ class TestSyncProperties:
 
     @settings(max_examples=300)
     @given(deliveries, st.integers(min_value=1, max_value=7), st.integers(1, 10))
+    # A page whose messages came live while it was on its way still says "more".
+    @example(
+        ops=[("append", False), ("reconnect",), ("append", False), ("redeliver", 1)],
+        page_size=1,
+        max_gap=1,
+    )
     def test_newest_page_complete(
         self, ops: list[tuple[object, ...]], page_size: int, max_gap: int
     ) -> None:

@@ -20,6 +20,7 @@ from chatview_identity import (
     KeyFileFormatError,
     KeyFileNotFoundError,
     KeyFileTruncatedError,
+    SealedMessageError,
     UnsupportedKeyFileVersionError,
     WrongPinError,
 )
@@ -35,6 +36,7 @@ class TestHierarchy:
             (InvalidSignatureError, (IdentityError, ValueError)),
             (InvalidPinError, (IdentityError, ValueError)),
             (InvalidKdfLimitsError, (IdentityError, ValueError)),
+            (SealedMessageError, (IdentityError, ValueError)),
             (KeyFileError, (IdentityError,)),
             (KeyFileNotFoundError, (KeyFileError, FileNotFoundError)),
             (KeyFileExistsError, (KeyFileError, FileExistsError)),

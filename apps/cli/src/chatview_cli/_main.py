@@ -26,13 +26,14 @@ from chatview_client import (
     ConnectionFailedError,
     ConnectionState,
     ConnectionStateChanged,
+    FriendStatusChanged,
     IdentityStore,
     MessageState,
     MessageStateChanged,
     NewMessage,
     load_config,
 )
-from chatview_identity import KeyPair
+from chatview_identity import KeyFileExistsError, KeyFileNotFoundError, KeyPair
 
 from ._exit import ExitStatus, exit_status_for
 from ._output import describe_event, event_name, format_friend, format_message, to_json
@@ -94,38 +95,65 @@ def _run(work: Coroutine[Any, Any, _T]) -> _T:
         raise SystemExit(130) from None
     except Exception as exc:
         status = exit_status_for(exc)
-        message = str(exc) or type(exc).__name__
-        click.echo(f"chatview: error: {message}", err=True)
+        click.echo(f"chatview: error: {_error_text(exc)}", err=True)
         raise SystemExit(int(status)) from None
+
+
+def _error_text(exc: Exception) -> str:
+    """Return one sentence for an error: no errno, the path once, the next step."""
+    if isinstance(exc, KeyFileNotFoundError):
+        return (
+            f"no identity at {exc.filename!r}; create one with 'chatview id create' "
+            "or import one with 'chatview id import'"
+        )
+    if isinstance(exc, KeyFileExistsError):
+        return (
+            f"an identity already exists at {exc.filename!r}; use it, or add --force to "
+            "replace it (the identity it holds is then lost)"
+        )
+    if isinstance(exc, OSError) and exc.strerror:
+        # str() of an OSError reads "[Errno N] text: 'path'", so keep the text and path.
+        text = exc.strerror
+        if exc.filename is not None and str(exc.filename) not in text:
+            text = f"{text}: {str(exc.filename)!r}"
+        return text
+    return str(exc) or type(exc).__name__
 
 
 async def _unlock(state: _State) -> KeyPair:
     identity = state.identity
     if not identity.exists():
-        from chatview_identity import KeyFileNotFoundError
-
-        msg = (
-            f"no identity in {str(state.config.data_dir)!r}; create one with "
-            "'chatview id create' or import one with 'chatview id import'"
-        )
-        raise KeyFileNotFoundError(identity.key_file.path, msg)
+        # `_error_text` words it, with the path and how to make one.
+        raise KeyFileNotFoundError(identity.key_file.path, "no identity")
     return await identity.unlock(read_pin(state.pin_file))
+
+
+def _one_shot(state: _State, keypair: KeyPair) -> ChatClient:
+    """Make a client for a command that ends soon. It opens no event stream, so friends
+    who listen do not see this user go online and offline for every command."""
+    return ChatClient(state.config, keypair, subscribe_events=False)
+
+
+async def _names(client: ChatClient) -> dict[str, str]:
+    """Return the aliases of the cached contacts that have one, by public key."""
+    return {friend.public_key: friend.alias for friend in await client.friends() if friend.alias}
 
 
 @contextlib.asynccontextmanager
 async def _online(state: _State) -> AsyncIterator[ChatClient]:
-    """Open a client and wait until it is logged in with its event stream up."""
+    """Open a one-shot client and wait until it is logged in."""
     keypair = await _unlock(state)
-    async with ChatClient(state.config, keypair) as client:
+    async with _one_shot(state, keypair) as client:
         await client.wait_online(timeout=state.config.grpc_timeout)
         yield client
 
 
 @contextlib.asynccontextmanager
 async def _maybe_online(state: _State) -> AsyncIterator[tuple[ChatClient, bool]]:
-    """Open a client; yield it and whether it reached the server (reads use the cache)."""
+    """Open a one-shot client; yield it and whether it reached the server (reads use
+    the cache)."""
     keypair = await _unlock(state)
-    async with ChatClient(state.config, keypair) as client:
+    async with _one_shot(state, keypair) as client:
         try:
             await client.wait_online(timeout=state.config.grpc_timeout)
         except ConnectionFailedError as exc:
@@ -328,6 +356,12 @@ def friends_group(ctx: click.Context) -> None:
             if state.json:
                 for friend in friends:
                     click.echo(to_json(friend))
+            elif not friends:
+                # Printed to stderr because standard output contains results only.
+                click.echo(
+                    "No contacts yet; add one with: chatview friends add KEY --alias NAME",
+                    err=True,
+                )
             else:
                 for friend in friends:
                     click.echo(format_friend(friend))
@@ -365,7 +399,8 @@ def send(state: _State, key: str, text: str | None, wait: bool) -> None:
     async def work() -> None:
         body = text if text is not None and text != "-" else sys.stdin.read().rstrip("\n")
         keypair = await _unlock(state)
-        async with ChatClient(state.config, keypair) as client:
+        # The outbox sends once logged in; sending needs no event stream.
+        async with _one_shot(state, keypair) as client:
             events = client.events()
             message = await client.send_message(key, body)
             if not wait:
@@ -415,11 +450,12 @@ def history(state: _State, key: str, limit: int, before: int | None) -> None:
                 # One-shot commands do not live long enough for the background catch-up.
                 await client.catch_up()
             messages = await client.history(key, limit=limit, before=before)
+            names = await _names(client)
             for message in messages:
                 if state.json:
                     click.echo(to_json(message))
                 else:
-                    click.echo(format_message(message, client.public_key))
+                    click.echo(format_message(message, client.public_key, names))
 
     _run(work())
 
@@ -454,6 +490,7 @@ def listen(state: _State, count: int | None) -> None:
             loop.add_signal_handler(signum, stop.set)
         async with ChatClient(state.config, keypair) as client:
             events = client.events()
+            names = await _names(client)
             seen = 0
             waiting = asyncio.ensure_future(stop.wait())
             try:
@@ -466,7 +503,9 @@ def listen(state: _State, count: int | None) -> None:
                         getting.cancel()
                         break
                     event = getting.result()
-                    _show(state, event, client.public_key)
+                    if isinstance(event, FriendStatusChanged) and event.alias:
+                        names[event.public_key] = event.alias
+                    _show(state, event, client.public_key, names)
                     if (
                         isinstance(event, ConnectionStateChanged)
                         and event.state is ConnectionState.OFFLINE
@@ -484,11 +523,11 @@ def listen(state: _State, count: int | None) -> None:
     _run(work())
 
 
-def _show(state: _State, event: Any, me: str) -> None:
+def _show(state: _State, event: Any, me: str, names: dict[str, str]) -> None:
     if state.json:
         click.echo(to_json(event, event=event_name(event)))
         return
-    line = describe_event(event, me)
+    line = describe_event(event, me, names)
     if line is None:
         return
     is_status = line.startswith(("--", "!!"))

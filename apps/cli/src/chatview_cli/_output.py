@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,15 @@ from chatview_client import (
     OutboxChanged,
 )
 
-__all__ = ["describe_event", "event_name", "format_friend", "format_message", "to_json"]
+__all__ = [
+    "LOCK_MARKER",
+    "UNDECRYPTABLE_MARKER",
+    "describe_event",
+    "event_name",
+    "format_friend",
+    "format_message",
+    "to_json",
+]
 
 _EVENT_NAMES = {
     NewMessage: "new_message",
@@ -67,15 +76,35 @@ def event_name(event: Event) -> str:
     return _EVENT_NAMES[type(event)]
 
 
-def _who(key: str, me: str) -> str:
-    return "me" if key == me else key[:8]
+def _who(key: str, me: str, names: Mapping[str, str] | None) -> str:
+    if key == me:
+        return "me"
+    return (names or {}).get(key) or key[:8]
 
 
-def format_message(message: Message, me: str) -> str:
-    """``#seq  time  author: text`` with the state of own unsent messages."""
+LOCK_MARKER = "\N{LOCK}"
+"""Shown before the text of a message sealed end to end."""
+UNDECRYPTABLE_MARKER = "\N{WARNING SIGN}"
+"""Shown, with the lock, before a sealed message that failed to decrypt."""
+
+
+def format_message(message: Message, me: str, names: Mapping[str, str] | None = None) -> str:
+    """``#seq  time  author: text`` with the state of own unsent messages.
+
+    The author is "me", the alias from `names` (public key to alias), or else the
+    first 8 hex digits of the key.
+
+    A message sealed end to end shows a lock before its text; one that failed to
+    decrypt shows the lock and a warning sign before the client's fixed text.
+    """
     seq = f"#{message.server_seq}" if message.server_seq is not None else "#-"
     when = message.timestamp.strftime("%Y-%m-%d %H:%M:%S")
-    line = f"{seq:>6}  {when}  {_who(message.sender, me)}: {message.text}"
+    marker = ""
+    if message.undecryptable:
+        marker = f"{LOCK_MARKER}{UNDECRYPTABLE_MARKER} "
+    elif message.encrypted:
+        marker = f"{LOCK_MARKER} "
+    line = f"{seq:>6}  {when}  {_who(message.sender, me, names)}: {marker}{message.text}"
     if message.state is MessageState.PENDING:
         line += "  [pending]"
     elif message.state is MessageState.FAILED:
@@ -91,17 +120,20 @@ def format_friend(friend: Friend) -> str:
     return f"{friend.public_key}  {alias}  {status}{unread}"
 
 
-def describe_event(event: Event, me: str) -> str | None:
-    """Return one human-readable line for an event, or None for events `listen` hides."""
+def describe_event(event: Event, me: str, names: Mapping[str, str] | None = None) -> str | None:
+    """Return one human-readable line for an event, or None for events `listen` hides.
+
+    People are named as in `format_message`.
+    """
     if isinstance(event, NewMessage):
-        return format_message(event.message, me)
+        return format_message(event.message, me, names)
     if isinstance(event, MessageStateChanged):
         return f"-- message {event.message.client_message_id} is {event.message.state.value}"
     if isinstance(event, FriendStatusChanged):
         status = "online" if event.is_online else "offline"
-        return f"-- {event.alias or event.public_key[:8]} is {status}"
+        return f"-- {event.alias or _who(event.public_key, me, names)} is {status}"
     if isinstance(event, BroadcastReceived):
-        return f"** broadcast from {event.from_admin[:8]}: {event.text}"
+        return f"** broadcast from {_who(event.from_admin, me, names)}: {event.text}"
     if isinstance(event, ForcedOffline):
         return f"!! the server ended this session: {event.reason}"
     if isinstance(event, AdminUpdated):

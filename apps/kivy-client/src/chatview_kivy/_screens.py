@@ -287,6 +287,8 @@ class MessageBubble(Bubble):
         self.time = row.time
         self.status = row.status
         self.can_retry = row.can_retry
+        self.security = row.security
+        self.undecryptable = row.undecryptable
         self.client_message_id = row.client_message_id or ""
         if list(row.pieces) != list(self.pieces):
             self.pieces = list(row.pieces)

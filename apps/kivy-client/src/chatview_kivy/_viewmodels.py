@@ -240,7 +240,12 @@ class FriendListModel:
         preview = ""
         time = ""
         if last is not None:
-            text = preview_text(last.text, PREVIEW_LENGTH)
+            text = preview_text(
+                tr._("Encrypted message that could not be decrypted")
+                if last.undecryptable
+                else last.text,
+                PREVIEW_LENGTH,
+            )
             if last.state is MessageState.FAILED:
                 preview = tr._("Not sent: {text}").format(text=text)
             elif last.outgoing:
@@ -286,6 +291,11 @@ class MessageRow:
     """Delivery state of an own message (sending, sent, failed); empty for the peer's."""
     can_retry: bool
     client_message_id: str | None
+    security: str = ""
+    """A lock for a message sealed end to end, and a warning when it failed to
+    decrypt; empty for plaintext."""
+    undecryptable: bool = False
+    """The message is sealed but could not be decrypted on this device."""
 
 
 def _message_key(message: Message) -> str:
@@ -382,14 +392,24 @@ class ChatModel:
         elif message.state is MessageState.FAILED:
             reason = message.error or tr._("unknown error")
             status = tr._("Not sent: {reason}").format(reason=reason)
+        text = message.text
+        security = ""
+        if message.undecryptable:
+            # The library's fixed English text is replaced by the translated one.
+            text = tr._("This encrypted message could not be decrypted on this device.")
+            security = "\N{LOCK} " + tr._("Cannot decrypt")
+        elif message.encrypted:
+            security = "\N{LOCK}"
         return MessageRow(
             key=_message_key(message),
             side=Side.OWN if message.outgoing else Side.PEER,
-            pieces=tuple(chunk_for_display(message.text)),
+            pieces=tuple(chunk_for_display(text)),
             time=format_message_time(message.timestamp, tr, tz),
             status=status,
             can_retry=message.state is MessageState.FAILED,
             client_message_id=message.client_message_id,
+            security=security,
+            undecryptable=message.undecryptable,
         )
 
 

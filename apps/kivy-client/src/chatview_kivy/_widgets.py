@@ -170,6 +170,8 @@ class Bubble(BoxLayout):  # type: ignore[misc]
     can_retry = BooleanProperty(False)
     client_message_id = StringProperty("")
     bubble_color = ColorProperty([1, 1, 1, 1])
+    security = StringProperty("")
+    undecryptable = BooleanProperty(False)
 
     __events__ = ("on_retry",)
 

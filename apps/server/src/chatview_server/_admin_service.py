@@ -17,6 +17,7 @@ from chatview_store_pg import User, UserStatus
 from ._context import current_caller
 from ._convert import user_info
 from ._event_service import REASON_ACCOUNT_BANNED
+from ._replay import broadcast_event, broadcast_expiry
 from ._runtime import Runtime
 from ._status import RpcError, invalid_argument, parse_key_field
 from ._validation import check_text
@@ -88,15 +89,14 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         me = current_caller().public_key
         check_text("text", request.text, self._rt.config.max_message_chars)
 
-        await self._rt.store.add_broadcast(me, request.text)
+        expires_at = broadcast_expiry(request.expires_in_seconds, self._rt.clock())
+
+        # Stored first, so a device connecting from now on finds it at catch-up.
+        broadcast = await self._rt.store.add_broadcast(me, request.text, expires_at)
         hub = self._rt.hub
         recipients = hub.online_count()
-        hub.broadcast(
-            events_pb2.ServerEvent(
-                system_broadcast=events_pb2.SystemBroadcastEvent(text=request.text, from_admin=me)
-            )
-        )
-        _log.info("admin.broadcast", admin=me[:8], recipients=recipients)
+        hub.broadcast(broadcast_event(broadcast))
+        _log.info("admin.broadcast", admin=me[:8], recipients=recipients, broadcast_id=broadcast.id)
         return admin_pb2.BroadcastResp(recipients=recipients)
 
     async def PollAdminEvents(  # noqa: N802 - gRPC method name

@@ -27,7 +27,13 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from chatview_hub import BackendUnavailableError, EventCodec, PostgresBackend
+from chatview_hub import (
+    BackendUnavailableError,
+    EventCodec,
+    MissingDependencyError,
+    NatsBackend,
+    PostgresBackend,
+)
 from chatview_proto import (
     admin_pb2,
     admin_pb2_grpc,
@@ -49,6 +55,7 @@ from ._embedded import EmbeddedPostgres
 from ._errors import StartupError
 from ._event_service import EventService
 from ._interceptors import AuthInterceptor, RequestLogInterceptor
+from ._metrics import MetricsInterceptor, MetricsServer, RuntimeCollector, ServerMetrics
 from ._runtime import Runtime
 
 __all__ = ["SERVICE_NAMES", "serve"]
@@ -133,10 +140,20 @@ async def _serve_with_store(
         await store.set_role(config.admin_pub_key, Role.ADMIN)
         _log.info("admin.configured", admin=config.admin_pub_key[:8])
 
-    backend = _event_backend(config, dsn)
+    try:
+        backend = _event_backend(config, dsn)
+    except MissingDependencyError as exc:
+        msg = f"cannot use event_backend {config.event_backend}: {exc}"
+        raise StartupError(msg) from exc
     runtime = Runtime(config, store, backend=backend)
+    metrics = ServerMetrics()
+    metrics.registry.register(RuntimeCollector(runtime.hub.statistics, store.statistics))
     server = grpc.aio.server(
-        interceptors=[RequestLogInterceptor(), AuthInterceptor(store, clock=runtime.clock)],
+        interceptors=[
+            MetricsInterceptor(metrics),
+            RequestLogInterceptor(),
+            AuthInterceptor(store, clock=runtime.clock),
+        ],
         options=grpc_options(config),
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(runtime), server)
@@ -149,15 +166,18 @@ async def _serve_with_store(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
 
-    address = _bind(server, config)
+    address, every_interface = _bind(server, config)
     if backend is not None:
         try:
             await backend.start()
         except BackendUnavailableError as exc:
-            msg = f"cannot start the postgres event backend: {_first_line(exc)}"
+            msg = f"cannot start the {config.event_backend} event backend: {_first_line(exc)}"
             raise StartupError(msg) from exc
+    metrics_server: MetricsServer | None = None
     await server.start()
     try:
+        if config.metrics_addr:
+            metrics_server = MetricsServer.start(config.metrics_addr, metrics.registry)
         for name in ("", *SERVICE_NAMES):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         runtime.start_background_tasks()
@@ -166,6 +186,7 @@ async def _serve_with_store(
         _log.info(
             "server.listening",
             address=address,
+            interfaces="all" if every_interface else "one",
             listen_addr=config.listen_addr,
             tls=config.tls_enabled,
             database="embedded" if not config.db_dsn else hide_dsn_password(dsn),
@@ -187,18 +208,31 @@ async def _serve_with_store(
             await backend.stop(grace=config.shutdown_grace.total_seconds())
         if port_file is not None:
             _remove_port_file(port_file)
+        if metrics_server is not None:
+            metrics_server.stop()
 
 
-def _event_backend(
-    config: ServerConfig, dsn: str
-) -> PostgresBackend[events_pb2.ServerEvent] | None:
-    if config.event_backend != "postgres":
+_ClusterBackend = PostgresBackend[events_pb2.ServerEvent] | NatsBackend[events_pb2.ServerEvent]
+
+
+def _event_backend(config: ServerConfig, dsn: str) -> _ClusterBackend | None:
+    if config.event_backend == "local":
         return None
     codec = EventCodec(
         encode=events_pb2.ServerEvent.SerializeToString,
         decode=events_pb2.ServerEvent.FromString,
     )
-    return PostgresBackend(dsn, codec, heal_interval=config.presence_heal_interval.total_seconds())
+    heal_interval = config.presence_heal_interval.total_seconds()
+    if config.event_backend == "nats":
+        # Presence needs an atomic count that core NATS lacks, so it stays in PostgreSQL.
+        return NatsBackend(
+            config.nats_url.split(","),
+            codec,
+            presence_dsn=dsn,
+            subject=config.nats_subject,
+            heal_interval=heal_interval,
+        )
+    return PostgresBackend(dsn, codec, heal_interval=heal_interval)
 
 
 async def _bounded(work: Awaitable[None], seconds: float) -> None:
@@ -238,7 +272,9 @@ def grpc_options(config: ServerConfig) -> Sequence[tuple[str, Any]]:
     )
 
 
-def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
+def _bind(server: grpc.aio.Server, config: ServerConfig) -> tuple[str, bool]:
+    """Add the listening port; return the address a local client dials and whether
+    the server listens on every interface."""
     host, port = parse_listen_addr(config.listen_addr)
     bind_host = host if host else "[::]"
     if ":" in bind_host and not bind_host.startswith("["):
@@ -260,9 +296,19 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
         msg = f"cannot listen on {config.listen_addr!r}: the address is in use or not local"
         raise StartupError(msg)
 
+    every_interface = host in ("", "0.0.0.0", "::")  # noqa: S104
+    if every_interface and not config.tls_enabled:
+        # The contract's default ":50051" listens on every interface, as the original
+        # server did; plaintext beyond loopback exposes tokens, so say it loudly.
+        _log.warning(
+            "server.plaintext_on_all_interfaces",
+            listen_addr=config.listen_addr,
+            hint="set tls_cert and tls_key, or listen_addr 127.0.0.1:PORT",
+        )
+
     # The address a local client dials: loopback when listening on every interface.
-    dial_host = bind_host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
-    return f"{dial_host}:{bound}"
+    dial_host = "127.0.0.1" if every_interface else bind_host
+    return f"{dial_host}:{bound}", every_interface
 
 
 def _write_port_file(path: Path, address: str) -> None:

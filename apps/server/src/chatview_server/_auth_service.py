@@ -20,6 +20,7 @@ from chatview_proto import auth_pb2, auth_pb2_grpc, events_pb2
 from ._context import current_caller
 from ._interceptors import hash_token, peer_host
 from ._runtime import Runtime
+from ._sealed import SEALED_CAPABILITY
 from ._status import RpcError, parse_key_field
 from ._validation import check_client_id
 
@@ -95,6 +96,9 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         user = existing if existing is not None else await self._rt.store.ensure_user(key)
         if user.is_banned:
             raise RpcError(grpc.StatusCode.PERMISSION_DENIED, "account is banned")
+        if SEALED_CAPABILITY in request.capabilities:
+            # Contacts learn from ListFriends that they may seal messages to this user.
+            await self._rt.store.set_supports_sealed(key)
 
         # 4. The token goes to the client only; the database keeps its hash.
         token = secrets.token_urlsafe(32)

@@ -13,7 +13,9 @@ from chatview_store_pg import Message
 
 from ._context import current_caller
 from ._convert import conversation_change, friend_info, message_for, new_message_event
+from ._replay import conversation_read_event
 from ._runtime import Runtime
+from ._sealed import SEALED_PLACEHOLDER_TEXT, check_sealed_body
 from ._status import RpcError, invalid_argument, parse_key_field
 from ._validation import (
     check_alias,
@@ -72,7 +74,13 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         caller = current_caller()
         me = caller.public_key
         receiver = parse_key_field("receiver_public_key", request.receiver_public_key)
-        check_text("text", request.text, self._rt.config.max_message_chars)
+        sealed_body = bytes(request.sealed_body) or None
+        if sealed_body is None:
+            check_text("text", request.text, self._rt.config.max_message_chars)
+            text = request.text
+        else:
+            check_sealed_body(sealed_body, request.text, self._rt.config.max_message_chars)
+            text = SEALED_PLACEHOLDER_TEXT
         check_client_message_id(request.client_message_id)
         if receiver == me:
             raise invalid_argument(
@@ -86,7 +94,7 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
             )
 
         result = await self._rt.store.send_message(
-            me, receiver, request.text, request.client_message_id
+            me, receiver, text, request.client_message_id, sealed_body=sealed_body
         )
         message = result.message
         if not result.deduplicated:
@@ -165,7 +173,14 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
                 "peer_public_key", request.peer_public_key, "a conversation needs another user"
             )
 
-        await self._rt.store.mark_read(me, peer, max(request.last_read_server_seq, 0))
+        caller = current_caller()
+        cursor = await self._rt.store.mark_read(me, peer, max(request.last_read_server_seq, 0))
+        # The reader's other devices clear their badge now rather than at catch-up.
+        # The stored cursor is sent, not the requested one, so a stale device asking
+        # for less never moves another device's cursor backwards.
+        self._rt.hub.publish(
+            me, conversation_read_event(peer, cursor), exclude_session=caller.session_id
+        )
         return chat_pb2.MarkConversationReadResp()
 
     async def ListChangedConversations(  # noqa: N802 - gRPC method name

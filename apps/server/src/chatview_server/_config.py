@@ -247,6 +247,34 @@ def _parse_public_key_or_empty(raw: object) -> str:
         raise ValueError(msg) from None
 
 
+def _parse_nats_urls(raw: object) -> str:
+    urls = [url.strip() for url in _parse_str(raw).split(",") if url.strip()]
+    if not urls:
+        msg = "expected at least one URL, e.g. nats://127.0.0.1:4222"
+        raise ValueError(msg)
+    for url in urls:
+        if urlsplit(url).scheme not in ("nats", "tls") or not urlsplit(url).hostname:
+            msg = "expected nats://host:port or tls://host:port URLs, separated by commas"
+            raise ValueError(msg)
+    return ",".join(urls)
+
+
+def _parse_listen_addr_or_empty(raw: object) -> str:
+    text = _parse_str(raw)
+    if text:
+        parse_listen_addr(text)
+    return text
+
+
+def _parse_nats_subject(raw: object) -> str:
+    subject = _parse_str(raw)
+    # Wildcards would make the processes listen to other clusters' subjects.
+    if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", subject):
+        msg = "expected dot-separated tokens of letters, digits, - and _, e.g. chatview.hub"
+        raise ValueError(msg)
+    return subject
+
+
 def _parse_path_or_empty(raw: object) -> str:
     text = _parse_str(raw)
     return str(Path(text).expanduser()) if text else ""
@@ -326,15 +354,28 @@ CONFIG_KEYS: Final[tuple[ConfigKey, ...]] = (
     ),
     ConfigKey(
         "event_backend",
-        _choice_parser("local", "postgres"),
+        _choice_parser("local", "postgres", "nats"),
         "local",
-        "how live events reach other server processes: local (one process) or postgres",
+        "how live events reach other server processes: local (one process), postgres or nats",
+    ),
+    ConfigKey(
+        "nats_url",
+        _parse_nats_urls,
+        "nats://127.0.0.1:4222",
+        "with event_backend nats: NATS server URLs, separated by commas",
+        secret=True,
+    ),
+    ConfigKey(
+        "nats_subject",
+        _parse_nats_subject,
+        "chatview.hub",
+        "with event_backend nats: the subject of one cluster; clusters sharing a NATS differ",
     ),
     ConfigKey(
         "presence_heal_interval",
         _parse_positive_duration,
         "5m",
-        "with event_backend postgres: heartbeat silence after which a process counts as dead",
+        "with event_backend postgres or nats: heartbeat silence after which a process is dead",
     ),
     ConfigKey(
         "log_format",
@@ -347,6 +388,12 @@ CONFIG_KEYS: Final[tuple[ConfigKey, ...]] = (
         _choice_parser("debug", "info", "warning", "error"),
         "info",
         "lowest level logged",
+    ),
+    ConfigKey(
+        "metrics_addr",
+        _parse_listen_addr_or_empty,
+        "",
+        "host:port of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9464; empty: off",
     ),
     ConfigKey(
         "max_message_chars",
@@ -429,9 +476,12 @@ class ServerConfig:
     challenge_ttl: timedelta
     cleanup_interval: timedelta
     event_backend: str
+    nats_url: str
+    nats_subject: str
     presence_heal_interval: timedelta
     log_format: str
     log_level: str
+    metrics_addr: str
     max_message_chars: int
     max_grpc_message_bytes: int
     login_rate_per_minute: float
@@ -459,7 +509,9 @@ class ServerConfig:
                 value = int(value)
             elif isinstance(value, Path):
                 value = str(value)
-            if key.secret:
+            if key.name == "nats_url":
+                value = hide_nats_credentials(value)
+            elif key.secret:
                 value = hide_dsn_password(value)
             shown[key.name] = value
         return shown
@@ -481,6 +533,21 @@ def hide_dsn_password(dsn: str) -> str:
         user = user_part.split(":", 1)[0]
         netloc = f"{user}:***@{host_part}"
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def hide_nats_credentials(urls: str) -> str:
+    """Return comma-separated NATS `urls` with any user, password or token replaced by ``***``.
+
+    A NATS token sits where a user name would, so the whole user part is hidden.
+    """
+    shown = []
+    for url in urls.split(","):
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            netloc = "***@" + parts.netloc.rpartition("@")[2]
+            url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        shown.append(url)
+    return ",".join(shown)
 
 
 def read_yaml_file(path: Path) -> dict[str, object]:

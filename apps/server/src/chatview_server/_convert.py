@@ -42,6 +42,7 @@ def message_for(message: Message, viewer: str) -> types_pb2.ChatMessage:
         delivery=(types_pb2.MESSAGE_DELIVERY_SENT if own else types_pb2.MESSAGE_DELIVERY_INCOMING),
         server_seq=message.server_seq,
         client_message_id=message.client_message_id if own else "",
+        sealed_body=message.sealed_body or b"",
     )
 
 
@@ -74,6 +75,7 @@ def friend_info(entry: FriendEntry, owner: str, *, is_online: bool) -> types_pb2
         added=entry.added,
         last_server_seq=entry.last_server_seq,
         last_read_server_seq=entry.last_read_server_seq,
+        supports_sealed=entry.supports_sealed,
     )
     if entry.last_message is not None:
         info.last_message.CopyFrom(message_for(entry.last_message, owner))

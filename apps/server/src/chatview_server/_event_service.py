@@ -31,6 +31,7 @@ from chatview_hub import ConnectionClosedError, ConnectionOverflowError
 from chatview_proto import events_pb2, events_pb2_grpc
 
 from ._context import current_caller
+from ._replay import BroadcastFilter, broadcast_event, stored_broadcasts
 from ._runtime import Runtime
 from ._status import RpcError
 from ._validation import check_client_id
@@ -92,6 +93,19 @@ class EventService(events_pb2_grpc.EventServiceServicer):
         try:
             # Send the headers now: once a client has them, the stream is in the hub.
             await context.send_initial_metadata(())
+            # Stored broadcasts after the stream is in the hub: a broadcast is then
+            # either listed here or published to this stream (or both, which the
+            # filter folds into one).
+            broadcasts = BroadcastFilter(
+                request.broadcasts_after if request.HasField("broadcasts_after") else None
+            )
+            if request.HasField("broadcasts_after"):
+                for broadcast in await stored_broadcasts(
+                    self._rt.store, request.broadcasts_after, self._rt.clock()
+                ):
+                    event = broadcast_event(broadcast)
+                    if broadcasts.admit(event):
+                        yield event
             while True:
                 try:
                     event = await connection.receive()
@@ -107,7 +121,8 @@ class EventService(events_pb2_grpc.EventServiceServicer):
                         (grpc.StatusCode.UNAVAILABLE, f"stream closed ({exc.reason}); reconnect"),
                     )
                     raise RpcError(code, message) from None
-                yield event
+                if broadcasts.admit(event):
+                    yield event
         finally:
             expiry.cancel()
             connection.close()

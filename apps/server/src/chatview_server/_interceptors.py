@@ -23,6 +23,7 @@ from typing import Any, Final, cast, final
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 
 from chatview_store_pg import Role, Store
 
@@ -70,23 +71,61 @@ def peer_host(peer: str) -> str:
     return peer
 
 
+@final
+class _UndecodableRequest:
+    """Stands in for a request whose bytes are not a valid protobuf message."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    # grpc answers a deserializer's exception with a bare INTERNAL before any handler
+    # runs; returning a marker lets the request interceptor answer INVALID_ARGUMENT.
+    if deserializer is None:
+        return None
+    decode = deserializer
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return decode(data)
+        except DecodeError as exc:
+            return _UndecodableRequest(str(exc) or "malformed message")
+
+    return deserialize
+
+
+def _reject_undecodable(request: Any) -> None:
+    if isinstance(request, _UndecodableRequest):
+        msg = (
+            "invalid request: not a valid protobuf message for this method "
+            f"({request.reason}); string fields must be UTF-8"
+        )
+        raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, msg)
+
+
 def _wrap_handler(
     handler: grpc.RpcMethodHandler[Any, Any],
     wrap_unary: Callable[[UnaryBehavior], UnaryBehavior],
     wrap_stream: Callable[[StreamBehavior], StreamBehavior],
+    *,
+    tolerant_decoding: bool = False,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     # The stubs type handler behaviors as synchronous; on a grpc.aio server they are
     # coroutine functions and async generator functions.
+    deserializer = handler.request_deserializer
+    if tolerant_decoding:
+        deserializer = _tolerant(deserializer)
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
             wrap_unary(cast("UnaryBehavior", handler.unary_unary)),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             wrap_stream(cast("StreamBehavior", handler.unary_stream)),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     # ChatView has no client-streaming methods; leave any other kind untouched.
@@ -117,12 +156,14 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
             handler,
             lambda behavior: self._wrap_unary(method, behavior),
             lambda behavior: self._wrap_stream(method, behavior),
+            tolerant_decoding=True,
         )
 
     def _wrap_unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         async def logged(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             call = _CallLog(method, context)
             try:
+                _reject_undecodable(request)
                 response = await behavior(request, context)
             except BaseException as exc:
                 await call.fail(exc)
@@ -139,6 +180,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
             call = _CallLog(method, context)
             _log.debug("rpc.started", method=method, request_id=call.request_id)
             try:
+                _reject_undecodable(request)
                 async for response in behavior(request, context):
                     yield response
             except BaseException as exc:

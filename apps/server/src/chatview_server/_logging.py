@@ -64,10 +64,19 @@ def configure_logging(log_format: str, log_level: str, stream: TextIO | None = N
     ]
     renderer: Any
     if json_lines:
-        shared.append(structlog.processors.dict_tracebacks)
+        # Frame locals would put request bodies (message text), metadata (bearer
+        # tokens) and keys into the log, so tracebacks carry code locations only.
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=_is_tty(stream))
+        # Chosen explicitly: with `rich` installed the default would print locals.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_is_tty(stream), exception_formatter=structlog.dev.plain_traceback
+        )
 
     structlog.configure(
         processors=[*shared, structlog.processors.StackInfoRenderer(), renderer],

@@ -60,6 +60,7 @@ from ._events import (
     OutboxChanged,
 )
 from ._identity import IdentityStore
+from ._sealing import SEALED_CAPABILITY, UNDECRYPTABLE_TEXT
 from ._values import (
     AdminOverview,
     AdminStats,
@@ -78,6 +79,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_GRPC_TARGET",
+    "SEALED_CAPABILITY",
+    "UNDECRYPTABLE_TEXT",
     "AbortedError",
     "AdminOverview",
     "AdminStats",

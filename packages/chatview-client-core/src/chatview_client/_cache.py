@@ -86,6 +86,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX messages_unsent ON messages (peer, local_id) WHERE server_seq IS NULL",
     ),
+    # Version 3: end-to-end sealed messages. The cache keeps their plaintext (or the
+    # undecryptable mark), whether a peer reads sealed bodies, and the sealed bytes of
+    # queued items, so every retry sends the same bytes.
+    (
+        "ALTER TABLE conversations ADD COLUMN supports_sealed INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN undecryptable INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN sealed_body BLOB",
+    ),
 )
 """Statements that take a file from version ``n`` to ``n + 1``, at index ``n``."""
 
@@ -93,8 +102,9 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _MESSAGE_COLUMNS: Final = (
     "peer, server_seq, message_id, client_message_id, sender, receiver, text, timestamp, "
-    "state, error"
+    "state, error, encrypted, undecryptable"
 )
+_MESSAGE_PLACEHOLDERS: Final = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 
 
 class StoreOutcome(enum.Enum):
@@ -140,6 +150,8 @@ def _message_from_row(row: sqlite3.Row | aiosqlite.Row) -> Message:
         message_id=row["message_id"],
         client_message_id=row["client_message_id"],
         error=row["error"],
+        encrypted=bool(row["encrypted"]),
+        undecryptable=bool(row["undecryptable"]),
     )
 
 
@@ -155,6 +167,8 @@ def _message_values(message: Message) -> tuple[Any, ...]:
         _timestamp_text(message.timestamp),
         message.state.value,
         message.error,
+        int(message.encrypted),
+        int(message.undecryptable),
     )
 
 
@@ -168,6 +182,7 @@ def _entry_from_row(row: aiosqlite.Row) -> OutboxEntry:
         attempts=row["attempts"],
         last_error=row["last_error"],
         position=row["position"],
+        sealed_body=row["sealed_body"],
     )
 
 
@@ -341,15 +356,17 @@ class Cache:
         async with self._transaction() as db:
             await db.execute(
                 """INSERT INTO conversations (peer, alias, added, is_online, server_unread,
-                    server_unread_seq, last_read_seq, last_server_seq)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    server_unread_seq, last_read_seq, last_server_seq, supports_sealed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (peer) DO UPDATE SET
                     alias = excluded.alias, added = excluded.added,
                     is_online = excluded.is_online,
                     server_unread = excluded.server_unread,
                     server_unread_seq = excluded.server_unread_seq,
                     last_read_seq = MAX(last_read_seq, excluded.last_read_seq),
-                    last_server_seq = MAX(last_server_seq, excluded.last_server_seq)""",
+                    last_server_seq = MAX(last_server_seq, excluded.last_server_seq),
+                    -- never cleared: a server cannot silently turn sealing off again
+                    supports_sealed = MAX(supports_sealed, excluded.supports_sealed)""",
                 (
                     friend.public_key,
                     friend.alias,
@@ -359,6 +376,7 @@ class Cache:
                     friend.last_server_seq,
                     friend.last_read_server_seq,
                     friend.last_server_seq,
+                    int(friend.supports_sealed),
                 ),
             )
 
@@ -458,6 +476,7 @@ class Cache:
             last_server_seq=int(row["newest"]),
             last_read_server_seq=int(row["last_read_seq"]),
             last_message=_message_from_row(last[0]) if last else None,
+            supports_sealed=bool(row["supports_sealed"]),
         )
 
     @staticmethod
@@ -478,7 +497,7 @@ class Cache:
         async with self._transaction() as db:
             await self._ensure_conversation(db, message.peer)
             await db.execute(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant column list
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_MESSAGE_PLACEHOLDERS})",  # noqa: S608 - constant column list
                 _message_values(message),
             )
             await self._save_entry(db, entry)
@@ -540,13 +559,13 @@ class Cache:
         # server reused it for a different seq; keep the row and drop the key.
         cursor = await db.execute(
             f"INSERT OR IGNORE INTO messages ({_MESSAGE_COLUMNS}) "  # noqa: S608 - constant column list
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES ({_MESSAGE_PLACEHOLDERS})",
             _message_values(message),
         )
         if cursor.rowcount == 0:
             message = attrs.evolve(message, client_message_id=None)
             await db.execute(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant column list
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_MESSAGE_PLACEHOLDERS})",  # noqa: S608 - constant column list
                 _message_values(message),
             )
         await self._touch(db, message.peer, message.timestamp)
@@ -604,7 +623,7 @@ class Cache:
     async def _save_entry(db: aiosqlite.Connection, entry: OutboxEntry) -> None:
         await db.execute(
             """INSERT INTO outbox (client_message_id, position, peer, text, created_at, state,
-                attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                attempts, last_error, sealed_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (client_message_id) DO UPDATE SET state = excluded.state,
                 attempts = excluded.attempts, last_error = excluded.last_error""",
             (
@@ -616,6 +635,7 @@ class Cache:
                 entry.state.value,
                 entry.attempts,
                 entry.last_error,
+                entry.sealed_body,
             ),
         )
 

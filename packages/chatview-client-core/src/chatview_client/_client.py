@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import math
 import random
 import secrets
 import socket
@@ -71,7 +72,8 @@ from ._events import (
     OutboxChanged,
 )
 from ._outbox import OutboxMachine, SendNow, classify_failure
-from ._rpc import LiveMessage, Rpc
+from ._rpc import LiveMessage, ReadCursorMoved, Rpc
+from ._sealing import Sealer
 from ._sync import Fetch, FetchLatest, SyncPlanner, page_is_complete
 from ._text import check_message_text
 from ._uuid7 import uuid7
@@ -103,6 +105,8 @@ _EVENT_BUFFER: Final = 10_000
 # send response headers at once are recognized sooner.
 _STREAM_READY_GRACE: Final = 0.5
 _BANNED: Final = "account_banned"
+# Cache meta key: the newest system broadcast id this identity has seen.
+_LAST_BROADCAST: Final = "last_broadcast_id"
 
 
 class _End:
@@ -193,6 +197,10 @@ class ChatClient:
         client_id: this device's name; defaults to `config.client_id`, else a name made
             once per cache file.
         rng: randomness for backoff jitter; tests pass a seeded one.
+        subscribe_events: open the server's event stream (the default). Without it the
+            client only logs in: it sends, reads and catches up when asked, but gets no
+            live events, and friends do not see it come online. For short-lived
+            programs, such as one command, that should not show up as online.
     """
 
     def __init__(
@@ -202,10 +210,13 @@ class ChatClient:
         *,
         client_id: str | None = None,
         rng: random.Random | None = None,
+        subscribe_events: bool = True,
     ) -> None:
         self._config = config
+        self._subscribe_events = subscribe_events
         self._keypair = keypair
         self._me = keypair.public_key.hex
+        self._sealer = Sealer(keypair)
         self._requested_client_id = client_id or config.client_id
         self._client_id = ""
         # Jitter needs no cryptographic randomness.
@@ -245,6 +256,8 @@ class ChatClient:
         self._listeners: list[Listener] = []
         self._listener_queue: asyncio.Queue[Event] = asyncio.Queue()
         self._failed_to_persist: list[OutboxEntry] = []
+        # Peers whose capability this client asked the server about since it opened.
+        self._capability_checked: set[str] = set()
         self._catch_up_requested = False
 
     # --- lifecycle -------------------------------------------------------------------
@@ -285,6 +298,7 @@ class ChatClient:
             )
             self._planner = SyncPlanner(await cache.sync_state())
             self._rpc = Rpc(self._config, me=self._me)
+            self._rpc.sealer = self._sealer
         except BaseException:
             await cache.close()
             raise
@@ -496,7 +510,7 @@ class ChatClient:
         self._state_changed = asyncio.Event()
 
     async def wait_online(self, timeout: float | None = None) -> SessionInfo:  # noqa: ASYNC109
-        """Wait until logged in with the event stream open.
+        """Wait until online: logged in, and the event stream open when subscribing.
 
         Args:
             timeout: seconds to wait; None waits as long as it takes.
@@ -605,13 +619,19 @@ class ChatClient:
     # --- connection loop -------------------------------------------------------------
 
     async def _connection_loop(self) -> None:
-        _, rpc, outbox, _ = self._parts()
+        cache, rpc, outbox, _ = self._parts()
         failures = 0
         while True:
             self._set_state(ConnectionState.CONNECTING, _describe(self._last_error))
             try:
                 await self._ensure_session()
-                call = rpc.subscribe(self._client_id)
+                if not self._subscribe_events:
+                    # Logged in is online for such a client; calls that fail later
+                    # are retried by whoever made them (the outbox, the sync loop).
+                    self._go_online()
+                    await asyncio.get_running_loop().create_future()  # until close
+                seen = int(await cache.get_meta(_LAST_BROADCAST) or 0)
+                call = rpc.subscribe(self._client_id, broadcasts_after=seen)
                 try:
                     await self._read_stream(call)
                 finally:
@@ -699,8 +719,27 @@ class ChatClient:
                     f"the server ended the session of {self._me[:8]}: the account is banned",
                     reason=_BANNED,
                 )
-        elif isinstance(event, BroadcastReceived | AdminUpdated):
+        elif isinstance(event, BroadcastReceived):
+            await self._on_broadcast(event)
+        elif isinstance(event, ReadCursorMoved):
+            await cache.mark_read(event.peer, event.seq)
+            await self._report_conversation(event.peer)
+        elif isinstance(event, AdminUpdated):
             self._emit(event)
+
+    async def _on_broadcast(self, event: BroadcastReceived) -> None:
+        cache, _, _, _ = self._parts()
+        if event.broadcast_id:
+            # The server sends only newer ones; this guards against a server that
+            # repeats itself. The id is stored before the event is emitted, so a
+            # crash loses at most the display of one broadcast, never repeats it.
+            # XXX: two broadcasts published out of id order on one live stream lose
+            # the lower one here; the server does not publish them that way.
+            seen = int(await cache.get_meta(_LAST_BROADCAST) or 0)
+            if event.broadcast_id <= seen:
+                return
+            await cache.set_meta(_LAST_BROADCAST, str(event.broadcast_id))
+        self._emit(event)
 
     async def _on_live_message(self, event: LiveMessage) -> None:
         cache, _, _, planner = self._parts()
@@ -780,8 +819,8 @@ class ChatClient:
         await self._catch_up()
 
     async def _catch_up(self) -> None:
-        # XXX: the protocol has no live event for a read cursor moved on another device,
-        # so other devices learn of it here, at the next catch-up, not at once.
+        # Read cursors moved on other devices arrive live (conversation_read); this
+        # also corrects them after an outage or against an older server.
         cache, rpc, _, planner = self._parts()
         async with self._catch_up_lock:
             since = int(await cache.get_meta("next_since") or 0)
@@ -889,13 +928,15 @@ class ChatClient:
         key = entry.client_message_id
         self._emit(OutboxChanged(outbox.entries))
         try:
-            result = await self._authed(lambda: rpc.send_message(entry.peer, entry.text, key))
+            result = await self._authed(
+                lambda: rpc.send_message(entry.peer, entry.text, key, entry.sealed_body)
+            )
         except asyncio.CancelledError:
             outbox.interrupted(key)
             raise
         except (RpcError, SessionEndedError, ServerProtocolError) as exc:
             code = exc.code if isinstance(exc, RpcError) else "PERMISSION_DENIED"
-            kind = classify_failure(code)
+            kind = classify_failure(code, str(exc))
             updated = outbox.failed(key, kind, str(exc), now=loop.time(), random=self._rng.random())
             failed = updated.state is OutboxState.FAILED
             message = await cache.update_outbox_entry(
@@ -923,6 +964,7 @@ class ChatClient:
             server_seq=result.server_seq,
             message_id=result.message_id,
             client_message_id=key,
+            encrypted=entry.sealed_body is not None,
         )
         outbox.delivered(key)
         async with self._lock:
@@ -969,6 +1011,13 @@ class ChatClient:
             raise self._ended
         now = datetime.now(UTC)
         key = str(uuid7())
+        # Sealed once here, so every retry, after a restart too, sends the same bytes
+        # and the server's idempotency check matches them.
+        sealed = (
+            self._sealer.seal(receiver, text, key)
+            if await self._peer_reads_sealed(receiver)
+            else None
+        )
         message = Message(
             peer=receiver,
             sender=self._me,
@@ -977,6 +1026,7 @@ class ChatClient:
             timestamp=now,
             state=MessageState.PENDING,
             client_message_id=key,
+            encrypted=sealed is not None,
         )
         async with self._queue_lock:
             entry = OutboxEntry(
@@ -985,6 +1035,7 @@ class ChatClient:
                 text=text,
                 created_at=now,
                 position=outbox.next_position(),
+                sealed_body=sealed,
             )
             await cache.add_pending(message, entry)
             outbox.add(entry)
@@ -993,6 +1044,30 @@ class ChatClient:
         self._emit(OutboxChanged(outbox.entries))
         self._outbox_wake.set()
         return message
+
+    async def _peer_reads_sealed(self, peer: str) -> bool:
+        """Whether messages to `peer` are sealed: its clients announced they read them.
+
+        The cache remembers it for good. A peer not known to read them is asked about
+        once per client while online; offline, the message goes as plaintext.
+        """
+        cache, _, _, _ = self._parts()
+        friend = await cache.friend(peer)
+        if friend is not None and friend.supports_sealed:
+            return True
+        # XXX: a message written offline, or to a key that is neither a contact nor a
+        # past correspondent (ListFriends does not list it), goes as plaintext, because
+        # the protocol has no per-key capability lookup.
+        if peer in self._capability_checked or self._state is not ConnectionState.ONLINE:
+            return False
+        self._capability_checked.add(peer)
+        try:
+            await self.refresh_friends()
+        except (RpcError, SessionEndedError) as exc:
+            _log.info("client.sealed.capability_unknown", peer=peer[:8], error=type(exc).__name__)
+            return False
+        friend = await cache.friend(peer)
+        return friend is not None and friend.supports_sealed
 
     def outbox(self) -> tuple[OutboxEntry, ...]:
         """Return the outbox items in queue order (queued, sending and failed)."""
@@ -1190,15 +1265,23 @@ class ChatClient:
         other = _canonical(peer)
         await self._authed(lambda: rpc.set_user_status(other, banned=False))
 
-    async def broadcast(self, text: str) -> int:
-        """Send an announcement to everyone online (admins only).
+    async def broadcast(self, text: str, *, expires_in: float | None = None) -> int:
+        """Send an announcement to every user (admins only).
+
+        Users online get it at once, the others when they next connect.
+
+        Args:
+            text: the announcement.
+            expires_in: seconds after which devices that connect later no longer get
+                it; None keeps it until further notice.
 
         Returns:
-            How many users got it, when the server reports it; otherwise 0.
+            How many users were online and got it, when the server reports it; else 0.
         """
         _, rpc, _, _ = self._open_parts()
         check_message_text(text, max_chars=self._config.max_message_chars)
-        return await self._authed(lambda: rpc.broadcast(text))
+        seconds = 0 if expires_in is None else max(1, math.ceil(expires_in))
+        return await self._authed(lambda: rpc.broadcast(text, expires_in_seconds=seconds))
 
 
 def _describe(error: BaseException | None) -> str | None:

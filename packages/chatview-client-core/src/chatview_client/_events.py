@@ -6,6 +6,7 @@ over it can be checked for completeness by a type checker.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeAlias
 
 import attrs
@@ -67,10 +68,18 @@ class FriendStatusChanged:
 
 @attrs.frozen
 class BroadcastReceived:
-    """An admin's announcement to everyone online."""
+    """An admin's announcement to every user, delivered once per device.
+
+    A device that was offline gets it when it next connects, unless it expired.
+    `broadcast_id` is 0, and the times are None, from servers that do not store
+    broadcasts.
+    """
 
     text: str
     from_admin: str
+    broadcast_id: int = 0
+    sent_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 @attrs.frozen

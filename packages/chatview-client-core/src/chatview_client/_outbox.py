@@ -63,6 +63,9 @@ PERMANENT_CODES: Final = frozenset(
 )
 """Status codes that no retry of the same request can change."""
 
+# gRPC's words for a message above the size limit, on either side of the channel.
+_TOO_LARGE: Final = "message larger than max"
+
 
 class FailureKind(enum.Enum):
     """The effect of a failed attempt on its item."""
@@ -73,14 +76,23 @@ class FailureKind(enum.Enum):
     """Fail the item now."""
 
 
-def classify_failure(code: str) -> FailureKind:
+def classify_failure(code: str, detail: str = "") -> FailureKind:
     """Return whether a gRPC status code (by name) is worth retrying.
 
     UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED, INTERNAL,
     UNKNOWN and UNAUTHENTICATED (after the client logged in again) are transient;
-    `PERMANENT_CODES` are not.
+    `PERMANENT_CODES` are not, and neither is a request above gRPC's message size
+    limit, which is RESOURCE_EXHAUSTED too but fails the same way every time.
+
+    Args:
+        code: the status code's name.
+        detail: the status message, which tells a size limit from a rate limit.
     """
-    return FailureKind.PERMANENT if code in PERMANENT_CODES else FailureKind.TRANSIENT
+    if code in PERMANENT_CODES:
+        return FailureKind.PERMANENT
+    if code == "RESOURCE_EXHAUSTED" and _TOO_LARGE in detail:
+        return FailureKind.PERMANENT
+    return FailureKind.TRANSIENT
 
 
 @attrs.frozen

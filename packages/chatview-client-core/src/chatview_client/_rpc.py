@@ -31,6 +31,7 @@ from chatview_proto.common import types_pb2
 from ._config import ClientConfig
 from ._errors import ConfigError, rpc_error_from
 from ._events import AdminUpdated, BroadcastReceived, ForcedOffline, FriendStatusChanged
+from ._sealing import SEALED_CAPABILITY, Sealer
 from ._values import (
     AdminOverview,
     AdminStats,
@@ -47,6 +48,7 @@ __all__ = [
     "ConversationChange",
     "HistoryPage",
     "LiveMessage",
+    "ReadCursorMoved",
     "Rpc",
     "SendResult",
     "StreamEvent",
@@ -69,11 +71,17 @@ def parse_timestamp(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def message_from_pb(pb: types_pb2.ChatMessage, *, me: str, peer: str) -> Message:
-    """Convert a stored message, seen by `me`, in the conversation with `peer`."""
+def message_from_pb(
+    pb: types_pb2.ChatMessage, *, me: str, peer: str, sealer: Sealer | None = None
+) -> Message:
+    """Convert a stored message, seen by `me`, in the conversation with `peer`.
+
+    A sealed message is opened with `sealer`; without one it keeps the server's
+    placeholder text.
+    """
     outgoing = pb.sender_public_key == me
     receiver = pb.receiver_public_key or (peer if outgoing else me)
-    return Message(
+    message = Message(
         peer=peer,
         sender=pb.sender_public_key,
         receiver=receiver,
@@ -84,6 +92,9 @@ def message_from_pb(pb: types_pb2.ChatMessage, *, me: str, peer: str) -> Message
         message_id=pb.id or None,
         client_message_id=pb.client_message_id or None,
     )
+    if pb.sealed_body and sealer is not None:
+        return sealer.open(message, bytes(pb.sealed_body))
+    return message
 
 
 @attrs.frozen
@@ -131,8 +142,21 @@ class LiveMessage:
     message: Message | None
 
 
+@attrs.frozen
+class ReadCursorMoved:
+    """A conversation_read event: another device of this user read up to `seq`."""
+
+    peer: str
+    seq: int
+
+
 StreamEvent: TypeAlias = (
-    LiveMessage | FriendStatusChanged | BroadcastReceived | ForcedOffline | AdminUpdated
+    LiveMessage
+    | FriendStatusChanged
+    | BroadcastReceived
+    | ForcedOffline
+    | AdminUpdated
+    | ReadCursorMoved
 )
 
 
@@ -185,6 +209,8 @@ class Rpc:
         self._events = events_pb2_grpc.EventServiceStub(self._channel)
         self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
         self.token: str | None = None
+        self.sealer: Sealer | None = None
+        """Opens sealed messages and, when set, announces the capability at login."""
 
     async def close(self) -> None:
         """Close the channel, cancelling calls still open."""
@@ -219,7 +245,10 @@ class Rpc:
             "Login",
             lambda: self._auth.Login(
                 auth_pb2.LoginReq(
-                    public_key=self._me, challenge_signature=signature, client_id=client_id
+                    public_key=self._me,
+                    challenge_signature=signature,
+                    client_id=client_id,
+                    capabilities=[SEALED_CAPABILITY] if self.sealer is not None else [],
                 ),
                 timeout=self._timeout,
             ),
@@ -261,8 +290,11 @@ class Rpc:
                 unread=info.unread,
                 last_server_seq=info.last_server_seq,
                 last_read_server_seq=info.last_read_server_seq,
+                supports_sealed=info.supports_sealed,
                 last_message=(
-                    message_from_pb(info.last_message, me=self._me, peer=info.public_key)
+                    message_from_pb(
+                        info.last_message, me=self._me, peer=info.public_key, sealer=self.sealer
+                    )
                     if info.HasField("last_message")
                     else None
                 ),
@@ -281,14 +313,20 @@ class Rpc:
             ),
         )
 
-    async def send_message(self, peer: str, text: str, client_message_id: str) -> SendResult:
-        """SendMessage with an idempotency key."""
+    async def send_message(
+        self, peer: str, text: str, client_message_id: str, sealed_body: bytes | None = None
+    ) -> SendResult:
+        """SendMessage with an idempotency key; with `sealed_body` the text stays home."""
+        request = chat_pb2.SendMessageReq(
+            receiver_public_key=peer, text=text, client_message_id=client_message_id
+        )
+        if sealed_body is not None:
+            request.text = ""
+            request.sealed_body = sealed_body
         response = await self._call(
             "SendMessage",
             lambda: self._chat.SendMessage(
-                chat_pb2.SendMessageReq(
-                    receiver_public_key=peer, text=text, client_message_id=client_message_id
-                ),
+                request,
                 timeout=self._timeout,
                 metadata=self._metadata(),
             ),
@@ -319,7 +357,10 @@ class Rpc:
         )
         page = response.page
         return HistoryPage(
-            messages=tuple(message_from_pb(pb, me=self._me, peer=peer) for pb in page.messages),
+            messages=tuple(
+                message_from_pb(pb, me=self._me, peer=peer, sealer=self.sealer)
+                for pb in page.messages
+            ),
             has_more=page.has_more,
         )
 
@@ -360,11 +401,20 @@ class Rpc:
 
     # --- events ----------------------------------------------------------------------
 
-    def subscribe(self, client_id: str) -> grpc.aio.UnaryStreamCall[Any, Any]:
-        """Open the event stream; read it with `read_events`."""
-        return self._events.Subscribe(
-            events_pb2.SubscribeReq(client_id=client_id), metadata=self._metadata()
-        )
+    def subscribe(
+        self, client_id: str, *, broadcasts_after: int | None = None
+    ) -> grpc.aio.UnaryStreamCall[Any, Any]:
+        """Open the event stream; read it with `read_events`.
+
+        Args:
+            client_id: the device name.
+            broadcasts_after: the newest broadcast id seen; the server first sends the
+                unexpired broadcasts above it. None asks for live broadcasts only.
+        """
+        request = events_pb2.SubscribeReq(client_id=client_id)
+        if broadcasts_after is not None:
+            request.broadcasts_after = broadcasts_after
+        return self._events.Subscribe(request, metadata=self._metadata())
 
     async def read_events(
         self, call: grpc.aio.UnaryStreamCall[Any, Any]
@@ -388,7 +438,7 @@ class Rpc:
             new = event.new_message
             peer = new.peer_public_key or new.from_public_key
             message = (
-                message_from_pb(new.message, me=self._me, peer=peer)
+                message_from_pb(new.message, me=self._me, peer=peer, sealer=self.sealer)
                 if new.HasField("message")
                 else None
             )
@@ -400,7 +450,16 @@ class Rpc:
             )
         if kind == "system_broadcast":
             broadcast = event.system_broadcast
-            return BroadcastReceived(text=broadcast.text, from_admin=broadcast.from_admin)
+            return BroadcastReceived(
+                text=broadcast.text,
+                from_admin=broadcast.from_admin,
+                broadcast_id=broadcast.id,
+                sent_at=parse_timestamp(broadcast.sent_at) if broadcast.sent_at else None,
+                expires_at=parse_timestamp(broadcast.expires_at) if broadcast.expires_at else None,
+            )
+        if kind == "conversation_read":
+            read = event.conversation_read
+            return ReadCursorMoved(peer=read.peer_public_key, seq=read.last_read_server_seq)
         if kind == "force_offline":
             return ForcedOffline(reason=event.force_offline.reason)
         if kind == "admin_update":
@@ -423,12 +482,13 @@ class Rpc:
             ),
         )
 
-    async def broadcast(self, text: str) -> int:
+    async def broadcast(self, text: str, *, expires_in_seconds: int = 0) -> int:
         """Broadcast; returns how many users got it (0 from servers that do not report it)."""
+        request = admin_pb2.BroadcastReq(text=text, expires_in_seconds=expires_in_seconds)
         response = await self._call(
             "Broadcast",
             lambda: self._admin.Broadcast(
-                admin_pb2.BroadcastReq(text=text), timeout=self._timeout, metadata=self._metadata()
+                request, timeout=self._timeout, metadata=self._metadata()
             ),
         )
         return response.recipients

@@ -70,6 +70,9 @@ class _Conversation:
     held_above: set[int] = attrs.Factory(set)
     newest: int = 0
     fetching: bool = False
+    # `newest` when the outstanding fetch started: a page that brings nothing disproves
+    # only what was known then, not evidence (events, hints) that came in meanwhile.
+    newest_at_fetch: int = 0
 
 
 class SyncPlanner:
@@ -154,7 +157,7 @@ class SyncPlanner:
         conversation = self._conversation(peer)
         if conversation.synced or conversation.held_above or conversation.fetching:
             return None
-        conversation.fetching = True
+        self._start(conversation)
         return FetchLatest(peer)
 
     def on_page(self, fetch: Fetch, seqs: Sequence[int], *, has_more: bool) -> Fetch | None:
@@ -170,7 +173,6 @@ class SyncPlanner:
         """
         conversation = self._conversation(fetch.peer)
         conversation.fetching = False
-        before = conversation.synced
 
         if isinstance(fetch, FetchLatest):
             if seqs:
@@ -184,20 +186,22 @@ class SyncPlanner:
                 self._advance(conversation)
             else:
                 # The server has no messages: whatever hinted otherwise was wrong.
-                conversation.newest = conversation.synced
+                self._disprove(conversation)
             return self._next_fetch(fetch.peer, conversation)
 
         for seq in sorted(seqs):
             conversation.newest = max(conversation.newest, seq)
             self._hold(conversation, seq)
-        if has_more:
-            conversation.newest = max(conversation.newest, conversation.synced + 1)
-        if conversation.synced == before:
-            # No progress: the server has nothing after `synced` although a hint
-            # claimed more. Stop here rather than loop, and the next catch-up
+        # Progress is judged against the page's own cursor, never against `synced`:
+        # live events may have stored the page's messages while it was on its way,
+        # and its `has_more` still reports whether more follow.
+        if not any(seq > fetch.after for seq in seqs):
+            # The server has nothing after the cursor although a hint claimed more.
+            # Give up on that hint rather than loop; the next hint or catch-up
             # checks again.
-            conversation.newest = conversation.synced
-            return None
+            self._disprove(conversation)
+        elif has_more:
+            conversation.newest = max(conversation.newest, conversation.synced + 1)
         return self._next_fetch(fetch.peer, conversation)
 
     def on_fetch_failed(self, fetch: Fetch) -> None:
@@ -220,6 +224,18 @@ class SyncPlanner:
             conversation.held_above.add(seq)
 
     @staticmethod
+    def _start(conversation: _Conversation) -> None:
+        conversation.fetching = True
+        conversation.newest_at_fetch = conversation.newest
+
+    @staticmethod
+    def _disprove(conversation: _Conversation) -> None:
+        # Evidence that raised `newest` after the fetch started (a live event, a hint)
+        # is newer than the page and is kept, so one more fetch checks it.
+        if conversation.newest <= conversation.newest_at_fetch:
+            conversation.newest = conversation.synced
+
+    @staticmethod
     def _advance(conversation: _Conversation) -> None:
         while conversation.synced + 1 in conversation.held_above:
             conversation.synced += 1
@@ -231,7 +247,7 @@ class SyncPlanner:
     def _next_fetch(self, peer: str, conversation: _Conversation) -> Fetch | None:
         if conversation.fetching or conversation.newest <= conversation.synced:
             return None
-        conversation.fetching = True
+        self._start(conversation)
         if conversation.newest - conversation.synced > self._max_gap:
             return FetchLatest(peer)
         return FetchNewer(peer, conversation.synced)

@@ -93,6 +93,11 @@ class Message:
     """The idempotency key of an own message, a UUIDv7; None for other users' messages."""
     error: str | None = None
     """Why the message failed; only when `state` is FAILED."""
+    encrypted: bool = False
+    """Sealed end to end: only the two users could read it; `text` is the opened body."""
+    undecryptable: bool = False
+    """Sealed, but it failed to open or authenticate here; `text` is then the fixed
+    `UNDECRYPTABLE_TEXT`, never the bytes received."""
 
     @property
     def outgoing(self) -> bool:
@@ -120,6 +125,9 @@ class Friend:
     """This user's read cursor in the conversation."""
     last_message: Message | None = None
     """The newest message held in the cache, in either direction."""
+    supports_sealed: bool = False
+    """The contact has logged in with a client that reads sealed messages, so messages
+    to it are sealed end to end. Once true it stays true here."""
 
 
 @attrs.frozen
@@ -142,6 +150,8 @@ class OutboxEntry:
     """The last failure's message, if any."""
     position: int = 0
     """Queue order: lower goes first."""
+    sealed_body: bytes | None = attrs.field(default=None, repr=False)
+    """The sealed bytes sent on every attempt, when the message is sealed end to end."""
 
 
 @attrs.frozen

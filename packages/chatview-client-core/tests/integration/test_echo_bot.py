@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -61,6 +62,39 @@ class TestEchoBot:
         finally:
             bot.terminate()
             await bot.wait()
+
+
+class TestCtrlC:
+    async def test_quiet(self, server: ServerProcess, tmp_path: Path) -> None:
+        """Ctrl+C stops the bot with status 130 and no traceback."""
+        (tmp_path / "none.yaml").write_text("{}\n", encoding="utf-8")
+        environment = {
+            **os.environ,
+            "CHATVIEW_DATA_DIR": str(tmp_path / "bot"),
+            "CHATVIEW_GRPC_TARGET": server.address,
+            "CHATVIEW_PIN": "2468",
+            "CHATVIEW_CONFIG": str(tmp_path / "none.yaml"),
+        }
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(EXAMPLE),
+            env=environment,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert bot.stdout is not None
+            line = (await asyncio.wait_for(bot.stdout.readline(), 30)).decode()
+            assert line.startswith("echo bot ")
+            bot.send_signal(signal.SIGINT)
+            _, errors = await asyncio.wait_for(bot.communicate(), 30)
+        finally:
+            if bot.returncode is None:
+                bot.kill()
+                await bot.wait()
+
+        assert 130 == bot.returncode
+        assert "Traceback" not in errors.decode()
 
 
 class TestGuide:

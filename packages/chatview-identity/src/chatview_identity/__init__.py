@@ -4,6 +4,7 @@
 - `KeyPair` keeps a private key in memory and signs with it, and never shows the key.
 - `new_challenge`, `sign_challenge` and `verify_challenge_signature` are the login.
 - `KeyFile` keeps the private key on disk, encrypted under a PIN.
+- `seal_message` and `open_message` encrypt message bodies end to end between two users.
 
 Errors are in one tree under `IdentityError`; see `chatview_identity._errors`.
 """
@@ -32,6 +33,7 @@ from ._errors import (
     KeyFileFormatError,
     KeyFileNotFoundError,
     KeyFileTruncatedError,
+    SealedMessageError,
     UnsupportedKeyFileVersionError,
     WrongPinError,
 )
@@ -55,6 +57,7 @@ from ._keys import (
     canonical_public_key,
     parse_public_key,
 )
+from ._sealed import SEALED_FORMAT_VERSION, SEALED_OVERHEAD_BYTES, open_message, seal_message
 
 __all__ = [
     "CHALLENGE_BYTES",
@@ -67,6 +70,8 @@ __all__ = [
     "MAX_MEMLIMIT",
     "MAX_OPSLIMIT",
     "PUBLIC_KEY_BYTES",
+    "SEALED_FORMAT_VERSION",
+    "SEALED_OVERHEAD_BYTES",
     "SEED_BYTES",
     "SIGNATURE_BYTES",
     "IdentityError",
@@ -87,12 +92,15 @@ __all__ = [
     "KeyFileTruncatedError",
     "KeyPair",
     "PublicKey",
+    "SealedMessageError",
     "UnsupportedKeyFileVersionError",
     "WrongPinError",
     "canonical_public_key",
     "check_challenge",
     "new_challenge",
+    "open_message",
     "parse_public_key",
+    "seal_message",
     "sign_challenge",
     "verify_challenge_signature",
     "verify_signature",

@@ -10,6 +10,7 @@ fits, so callers that only know the builtins still catch them::
     ├── InvalidSignatureError (ValueError)      a challenge signature failed verification
     ├── InvalidPinError (ValueError)            empty PIN or one that is not encodable text
     ├── InvalidKdfLimitsError (ValueError)      Argon2id limits out of range or too weak
+    ├── SealedMessageError (ValueError)         a sealed message body cannot be opened
     └── KeyFileError                            anything about the key file
         ├── KeyFileNotFoundError (FileNotFoundError)
         ├── KeyFileExistsError (FileExistsError)
@@ -42,6 +43,7 @@ __all__ = [
     "KeyFileFormatError",
     "KeyFileNotFoundError",
     "KeyFileTruncatedError",
+    "SealedMessageError",
     "UnsupportedKeyFileVersionError",
     "WrongPinError",
 ]
@@ -77,6 +79,16 @@ class InvalidPinError(IdentityError, ValueError):
 
 class InvalidKdfLimitsError(IdentityError, ValueError):
     """Argon2id limits are outside the accepted range, or weaker than interactive."""
+
+
+class SealedMessageError(IdentityError, ValueError):
+    """A sealed message body cannot be opened.
+
+    Raised when the bytes are not in the sealed format, use an unknown format version,
+    fail authentication (changed bytes, or sealed for another pair of keys), or name
+    another author or idempotency key than the reader expects. The message never says
+    which check failed beyond that, and never holds any of the body.
+    """
 
 
 class KeyFileError(IdentityError):

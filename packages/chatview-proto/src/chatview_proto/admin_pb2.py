@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from chatview_proto.common import types_pb2 as chatview_dot_common_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x63hatview/admin.proto\x12\x0e\x63hatview.admin\x1a\x1b\x63hatview/common/types.proto\"Z\n\x10SetUserStatusReq\x12\x19\n\x11target_public_key\x18\x01 \x01(\t\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.chatview.common.UserStatus\"\x13\n\x11SetUserStatusResp\"\x1c\n\x0c\x42roadcastReq\x12\x0c\n\x04text\x18\x01 \x01(\t\"#\n\rBroadcastResp\x12\x12\n\nrecipients\x18\x14 \x01(\x05\"\x14\n\x12PollAdminEventsReq\"C\n\x13PollAdminEventsResp\x12,\n\x06update\x18\x01 \x01(\x0b\x32\x1c.chatview.common.AdminUpdate2\x8a\x02\n\x0c\x41\x64minService\x12T\n\rSetUserStatus\x12 .chatview.admin.SetUserStatusReq\x1a!.chatview.admin.SetUserStatusResp\x12H\n\tBroadcast\x12\x1c.chatview.admin.BroadcastReq\x1a\x1d.chatview.admin.BroadcastResp\x12Z\n\x0fPollAdminEvents\x12\".chatview.admin.PollAdminEventsReq\x1a#.chatview.admin.PollAdminEventsRespB)Z\'chatview/api/gen/chatview/admin;adminpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x63hatview/admin.proto\x12\x0e\x63hatview.admin\x1a\x1b\x63hatview/common/types.proto\"Z\n\x10SetUserStatusReq\x12\x19\n\x11target_public_key\x18\x01 \x01(\t\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.chatview.common.UserStatus\"\x13\n\x11SetUserStatusResp\"8\n\x0c\x42roadcastReq\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x14 \x01(\x03\"#\n\rBroadcastResp\x12\x12\n\nrecipients\x18\x14 \x01(\x05\"\x14\n\x12PollAdminEventsReq\"C\n\x13PollAdminEventsResp\x12,\n\x06update\x18\x01 \x01(\x0b\x32\x1c.chatview.common.AdminUpdate2\x8a\x02\n\x0c\x41\x64minService\x12T\n\rSetUserStatus\x12 .chatview.admin.SetUserStatusReq\x1a!.chatview.admin.SetUserStatusResp\x12H\n\tBroadcast\x12\x1c.chatview.admin.BroadcastReq\x1a\x1d.chatview.admin.BroadcastResp\x12Z\n\x0fPollAdminEvents\x12\".chatview.admin.PollAdminEventsReq\x1a#.chatview.admin.PollAdminEventsRespB)Z\'chatview/api/gen/chatview/admin;adminpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,13 +38,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETUSERSTATUSRESP']._serialized_start=161
   _globals['_SETUSERSTATUSRESP']._serialized_end=180
   _globals['_BROADCASTREQ']._serialized_start=182
-  _globals['_BROADCASTREQ']._serialized_end=210
-  _globals['_BROADCASTRESP']._serialized_start=212
-  _globals['_BROADCASTRESP']._serialized_end=247
-  _globals['_POLLADMINEVENTSREQ']._serialized_start=249
-  _globals['_POLLADMINEVENTSREQ']._serialized_end=269
-  _globals['_POLLADMINEVENTSRESP']._serialized_start=271
-  _globals['_POLLADMINEVENTSRESP']._serialized_end=338
-  _globals['_ADMINSERVICE']._serialized_start=341
-  _globals['_ADMINSERVICE']._serialized_end=607
+  _globals['_BROADCASTREQ']._serialized_end=238
+  _globals['_BROADCASTRESP']._serialized_start=240
+  _globals['_BROADCASTRESP']._serialized_end=275
+  _globals['_POLLADMINEVENTSREQ']._serialized_start=277
+  _globals['_POLLADMINEVENTSREQ']._serialized_end=297
+  _globals['_POLLADMINEVENTSRESP']._serialized_start=299
+  _globals['_POLLADMINEVENTSRESP']._serialized_end=366
+  _globals['_ADMINSERVICE']._serialized_start=369
+  _globals['_ADMINSERVICE']._serialized_end=635
 # @@protoc_insertion_point(module_scope)

@@ -67,8 +67,9 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Broadcast(self, request, context):
-        """Send `system_broadcast` to every user online now. Users offline at that moment
-        do not get it later.
+        """Store an announcement and send `system_broadcast` to every user online now.
+        Clients that pass `SubscribeReq.broadcasts_after` also get it when they next
+        connect, until it expires; old clients get it only while connected.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -42,8 +42,9 @@ class AdminServiceStub:
     (FAILED_PRECONDITION); an unknown key is NOT_FOUND.
     """
     Broadcast: _grpc.UnaryUnaryMultiCallable[_admin_pb2.BroadcastReq, _admin_pb2.BroadcastResp]
-    """Send `system_broadcast` to every user online now. Users offline at that moment
-    do not get it later.
+    """Store an announcement and send `system_broadcast` to every user online now.
+    Clients that pass `SubscribeReq.broadcasts_after` also get it when they next
+    connect, until it expires; old clients get it only while connected.
     """
     PollAdminEvents: _grpc.UnaryUnaryMultiCallable[_admin_pb2.PollAdminEventsReq, _admin_pb2.PollAdminEventsResp]
     """Read every account and the server-wide counters."""
@@ -60,8 +61,9 @@ class AdminServiceAsyncStub(AdminServiceStub):
     (FAILED_PRECONDITION); an unknown key is NOT_FOUND.
     """
     Broadcast: _aio.UnaryUnaryMultiCallable[_admin_pb2.BroadcastReq, _admin_pb2.BroadcastResp]  # type: ignore[assignment]
-    """Send `system_broadcast` to every user online now. Users offline at that moment
-    do not get it later.
+    """Store an announcement and send `system_broadcast` to every user online now.
+    Clients that pass `SubscribeReq.broadcasts_after` also get it when they next
+    connect, until it expires; old clients get it only while connected.
     """
     PollAdminEvents: _aio.UnaryUnaryMultiCallable[_admin_pb2.PollAdminEventsReq, _admin_pb2.PollAdminEventsResp]  # type: ignore[assignment]
     """Read every account and the server-wide counters."""
@@ -87,8 +89,9 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.BroadcastReq,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.BroadcastResp, _abc.Awaitable[_admin_pb2.BroadcastResp]]:
-        """Send `system_broadcast` to every user online now. Users offline at that moment
-        do not get it later.
+        """Store an announcement and send `system_broadcast` to every user online now.
+        Clients that pass `SubscribeReq.broadcasts_after` also get it when they next
+        connect, until it expires; old clients get it only while connected.
         """
 
     @_abc_1.abstractmethod

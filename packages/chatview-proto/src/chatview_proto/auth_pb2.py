@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63hatview/auth.proto\x12\rchatview.auth\")\n\x13RequestChallengeReq\x12\x12\n\npublic_key\x18\x01 \x01(\t\"=\n\x14RequestChallengeResp\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12\x12\n\nexpires_at\x18\x02 \x01(\x03\"N\n\x08LoginReq\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\x1b\n\x13\x63hallenge_signature\x18\x02 \x01(\x0c\x12\x11\n\tclient_id\x18\x14 \x01(\t\"X\n\tLoginResp\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\x05\x12\x12\n\npublic_key\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x14 \x01(\x03\"\x0b\n\tLogoutReq\"\x0c\n\nLogoutResp2\xe5\x01\n\x0b\x41uthService\x12[\n\x10RequestChallenge\x12\".chatview.auth.RequestChallengeReq\x1a#.chatview.auth.RequestChallengeResp\x12:\n\x05Login\x12\x17.chatview.auth.LoginReq\x1a\x18.chatview.auth.LoginResp\x12=\n\x06Logout\x12\x18.chatview.auth.LogoutReq\x1a\x19.chatview.auth.LogoutRespB\'Z%chatview/api/gen/chatview/auth;authpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63hatview/auth.proto\x12\rchatview.auth\")\n\x13RequestChallengeReq\x12\x12\n\npublic_key\x18\x01 \x01(\t\"=\n\x14RequestChallengeResp\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12\x12\n\nexpires_at\x18\x02 \x01(\x03\"d\n\x08LoginReq\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\x1b\n\x13\x63hallenge_signature\x18\x02 \x01(\x0c\x12\x11\n\tclient_id\x18\x14 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x15 \x03(\t\"X\n\tLoginResp\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\x05\x12\x12\n\npublic_key\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x14 \x01(\x03\"\x0b\n\tLogoutReq\"\x0c\n\nLogoutResp2\xe5\x01\n\x0b\x41uthService\x12[\n\x10RequestChallenge\x12\".chatview.auth.RequestChallengeReq\x1a#.chatview.auth.RequestChallengeResp\x12:\n\x05Login\x12\x17.chatview.auth.LoginReq\x1a\x18.chatview.auth.LoginResp\x12=\n\x06Logout\x12\x18.chatview.auth.LogoutReq\x1a\x19.chatview.auth.LogoutRespB\'Z%chatview/api/gen/chatview/auth;authpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,13 +37,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REQUESTCHALLENGERESP']._serialized_start=81
   _globals['_REQUESTCHALLENGERESP']._serialized_end=142
   _globals['_LOGINREQ']._serialized_start=144
-  _globals['_LOGINREQ']._serialized_end=222
-  _globals['_LOGINRESP']._serialized_start=224
-  _globals['_LOGINRESP']._serialized_end=312
-  _globals['_LOGOUTREQ']._serialized_start=314
-  _globals['_LOGOUTREQ']._serialized_end=325
-  _globals['_LOGOUTRESP']._serialized_start=327
-  _globals['_LOGOUTRESP']._serialized_end=339
-  _globals['_AUTHSERVICE']._serialized_start=342
-  _globals['_AUTHSERVICE']._serialized_end=571
+  _globals['_LOGINREQ']._serialized_end=244
+  _globals['_LOGINRESP']._serialized_start=246
+  _globals['_LOGINRESP']._serialized_end=334
+  _globals['_LOGOUTREQ']._serialized_start=336
+  _globals['_LOGOUTREQ']._serialized_end=347
+  _globals['_LOGOUTRESP']._serialized_start=349
+  _globals['_LOGOUTRESP']._serialized_end=361
+  _globals['_AUTHSERVICE']._serialized_start=364
+  _globals['_AUTHSERVICE']._serialized_end=593
 # @@protoc_insertion_point(module_scope)

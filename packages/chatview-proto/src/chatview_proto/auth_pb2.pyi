@@ -7,8 +7,10 @@ Fields numbered below 20 are the contract of the existing clients; fields and
 methods marked "Addition" are new and ignored by old clients.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -74,6 +76,7 @@ class LoginReq(_message.Message):
     PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     CHALLENGE_SIGNATURE_FIELD_NUMBER: _builtins.int
     CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
     public_key: _builtins.str
     """The same key the challenge was issued for, in any accepted encoding."""
     challenge_signature: _builtins.bytes
@@ -82,16 +85,25 @@ class LoginReq(_message.Message):
     """Addition: a name for the device or installation that logs in, stored with the
     session so that a user can tell sessions apart. Old clients leave it empty.
     """
+    @_builtins.property
+    def capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Addition: features the logging-in client understands. "sealed-v1" means it reads
+        and writes end-to-end sealed message bodies (`ChatMessage.sealed_body`); the
+        server then reports the user's `FriendInfo.supports_sealed` as true to contacts.
+        Unknown names are ignored. Old clients send none.
+        """
+
     def __init__(
         self,
         *,
         public_key: _builtins.str = ...,
         challenge_signature: _builtins.bytes = ...,
         client_id: _builtins.str = ...,
+        capabilities: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenge_signature", b"challenge_signature", "client_id", b"client_id", "public_key", b"public_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "challenge_signature", b"challenge_signature", "client_id", b"client_id", "public_key", b"public_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

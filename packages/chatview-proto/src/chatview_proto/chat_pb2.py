@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from chatview_proto.common import types_pb2 as chatview_dot_common_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63hatview/chat.proto\x12\rchatview.chat\x1a\x1b\x63hatview/common/types.proto\"\x10\n\x0eListFriendsReq\"?\n\x0fListFriendsResp\x12,\n\x07\x66riends\x18\x01 \x03(\x0b\x32\x1b.chatview.common.FriendInfo\"8\n\x0c\x41\x64\x64\x46riendReq\x12\x19\n\x11target_public_key\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x14 \x01(\t\"\x0f\n\rAddFriendResp\"V\n\x0eSendMessageReq\x12\x1b\n\x13receiver_public_key\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x03 \x01(\t\"b\n\x0fSendMessageResp\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\ttimestamp\x18\x02 \x01(\t\x12\x12\n\nserver_seq\x18\x03 \x01(\x03\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x04 \x01(\x08\"a\n\x14GetMessageHistoryReq\x12\x17\n\x0fpeer_public_key\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x11\n\tdirection\x18\x04 \x01(\t\"J\n\x15GetMessageHistoryResp\x12\x31\n\x04page\x18\x01 \x01(\x0b\x32#.chatview.common.MessageHistoryPage\"P\n\x17MarkConversationReadReq\x12\x17\n\x0fpeer_public_key\x18\x01 \x01(\t\x12\x1c\n\x14last_read_server_seq\x18\x02 \x01(\x03\"\x1a\n\x18MarkConversationReadResp\";\n\x1bListChangedConversationsReq\x12\r\n\x05since\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xbc\x01\n\x12\x43onversationChange\x12\x17\n\x0fpeer_public_key\x18\x01 \x01(\t\x12\x17\n\x0flast_server_seq\x18\x02 \x01(\x03\x12\x1c\n\x14last_read_server_seq\x18\x03 \x01(\x03\x12\x0e\n\x06unread\x18\x04 \x01(\x05\x12\x32\n\x0clast_message\x18\x05 \x01(\x0b\x32\x1c.chatview.common.ChatMessage\x12\x12\n\nchange_seq\x18\x06 \x01(\x03\"x\n\x1cListChangedConversationsResp\x12\x32\n\x07\x63hanges\x18\x01 \x03(\x0b\x32!.chatview.chat.ConversationChange\x12\x12\n\nnext_since\x18\x02 \x01(\x03\x12\x10\n\x08has_more\x18\x03 \x01(\x08\x32\xaf\x04\n\x0b\x43hatService\x12L\n\x0bListFriends\x12\x1d.chatview.chat.ListFriendsReq\x1a\x1e.chatview.chat.ListFriendsResp\x12\x46\n\tAddFriend\x12\x1b.chatview.chat.AddFriendReq\x1a\x1c.chatview.chat.AddFriendResp\x12L\n\x0bSendMessage\x12\x1d.chatview.chat.SendMessageReq\x1a\x1e.chatview.chat.SendMessageResp\x12^\n\x11GetMessageHistory\x12#.chatview.chat.GetMessageHistoryReq\x1a$.chatview.chat.GetMessageHistoryResp\x12g\n\x14MarkConversationRead\x12&.chatview.chat.MarkConversationReadReq\x1a\'.chatview.chat.MarkConversationReadResp\x12s\n\x18ListChangedConversations\x12*.chatview.chat.ListChangedConversationsReq\x1a+.chatview.chat.ListChangedConversationsRespB\'Z%chatview/api/gen/chatview/chat;chatpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63hatview/chat.proto\x12\rchatview.chat\x1a\x1b\x63hatview/common/types.proto\"\x10\n\x0eListFriendsReq\"?\n\x0fListFriendsResp\x12,\n\x07\x66riends\x18\x01 \x03(\x0b\x32\x1b.chatview.common.FriendInfo\"8\n\x0c\x41\x64\x64\x46riendReq\x12\x19\n\x11target_public_key\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x14 \x01(\t\"\x0f\n\rAddFriendResp\"k\n\x0eSendMessageReq\x12\x1b\n\x13receiver_public_key\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x03 \x01(\t\x12\x13\n\x0bsealed_body\x18\x14 \x01(\x0c\"b\n\x0fSendMessageResp\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\ttimestamp\x18\x02 \x01(\t\x12\x12\n\nserver_seq\x18\x03 \x01(\x03\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x04 \x01(\x08\"a\n\x14GetMessageHistoryReq\x12\x17\n\x0fpeer_public_key\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x11\n\tdirection\x18\x04 \x01(\t\"J\n\x15GetMessageHistoryResp\x12\x31\n\x04page\x18\x01 \x01(\x0b\x32#.chatview.common.MessageHistoryPage\"P\n\x17MarkConversationReadReq\x12\x17\n\x0fpeer_public_key\x18\x01 \x01(\t\x12\x1c\n\x14last_read_server_seq\x18\x02 \x01(\x03\"\x1a\n\x18MarkConversationReadResp\";\n\x1bListChangedConversationsReq\x12\r\n\x05since\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xbc\x01\n\x12\x43onversationChange\x12\x17\n\x0fpeer_public_key\x18\x01 \x01(\t\x12\x17\n\x0flast_server_seq\x18\x02 \x01(\x03\x12\x1c\n\x14last_read_server_seq\x18\x03 \x01(\x03\x12\x0e\n\x06unread\x18\x04 \x01(\x05\x12\x32\n\x0clast_message\x18\x05 \x01(\x0b\x32\x1c.chatview.common.ChatMessage\x12\x12\n\nchange_seq\x18\x06 \x01(\x03\"x\n\x1cListChangedConversationsResp\x12\x32\n\x07\x63hanges\x18\x01 \x03(\x0b\x32!.chatview.chat.ConversationChange\x12\x12\n\nnext_since\x18\x02 \x01(\x03\x12\x10\n\x08has_more\x18\x03 \x01(\x08\x32\xaf\x04\n\x0b\x43hatService\x12L\n\x0bListFriends\x12\x1d.chatview.chat.ListFriendsReq\x1a\x1e.chatview.chat.ListFriendsResp\x12\x46\n\tAddFriend\x12\x1b.chatview.chat.AddFriendReq\x1a\x1c.chatview.chat.AddFriendResp\x12L\n\x0bSendMessage\x12\x1d.chatview.chat.SendMessageReq\x1a\x1e.chatview.chat.SendMessageResp\x12^\n\x11GetMessageHistory\x12#.chatview.chat.GetMessageHistoryReq\x1a$.chatview.chat.GetMessageHistoryResp\x12g\n\x14MarkConversationRead\x12&.chatview.chat.MarkConversationReadReq\x1a\'.chatview.chat.MarkConversationReadResp\x12s\n\x18ListChangedConversations\x12*.chatview.chat.ListChangedConversationsReq\x1a+.chatview.chat.ListChangedConversationsRespB\'Z%chatview/api/gen/chatview/chat;chatpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,23 +42,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADDFRIENDRESP']._serialized_start=208
   _globals['_ADDFRIENDRESP']._serialized_end=223
   _globals['_SENDMESSAGEREQ']._serialized_start=225
-  _globals['_SENDMESSAGEREQ']._serialized_end=311
-  _globals['_SENDMESSAGERESP']._serialized_start=313
-  _globals['_SENDMESSAGERESP']._serialized_end=411
-  _globals['_GETMESSAGEHISTORYREQ']._serialized_start=413
-  _globals['_GETMESSAGEHISTORYREQ']._serialized_end=510
-  _globals['_GETMESSAGEHISTORYRESP']._serialized_start=512
-  _globals['_GETMESSAGEHISTORYRESP']._serialized_end=586
-  _globals['_MARKCONVERSATIONREADREQ']._serialized_start=588
-  _globals['_MARKCONVERSATIONREADREQ']._serialized_end=668
-  _globals['_MARKCONVERSATIONREADRESP']._serialized_start=670
-  _globals['_MARKCONVERSATIONREADRESP']._serialized_end=696
-  _globals['_LISTCHANGEDCONVERSATIONSREQ']._serialized_start=698
-  _globals['_LISTCHANGEDCONVERSATIONSREQ']._serialized_end=757
-  _globals['_CONVERSATIONCHANGE']._serialized_start=760
-  _globals['_CONVERSATIONCHANGE']._serialized_end=948
-  _globals['_LISTCHANGEDCONVERSATIONSRESP']._serialized_start=950
-  _globals['_LISTCHANGEDCONVERSATIONSRESP']._serialized_end=1070
-  _globals['_CHATSERVICE']._serialized_start=1073
-  _globals['_CHATSERVICE']._serialized_end=1632
+  _globals['_SENDMESSAGEREQ']._serialized_end=332
+  _globals['_SENDMESSAGERESP']._serialized_start=334
+  _globals['_SENDMESSAGERESP']._serialized_end=432
+  _globals['_GETMESSAGEHISTORYREQ']._serialized_start=434
+  _globals['_GETMESSAGEHISTORYREQ']._serialized_end=531
+  _globals['_GETMESSAGEHISTORYRESP']._serialized_start=533
+  _globals['_GETMESSAGEHISTORYRESP']._serialized_end=607
+  _globals['_MARKCONVERSATIONREADREQ']._serialized_start=609
+  _globals['_MARKCONVERSATIONREADREQ']._serialized_end=689
+  _globals['_MARKCONVERSATIONREADRESP']._serialized_start=691
+  _globals['_MARKCONVERSATIONREADRESP']._serialized_end=717
+  _globals['_LISTCHANGEDCONVERSATIONSREQ']._serialized_start=719
+  _globals['_LISTCHANGEDCONVERSATIONSREQ']._serialized_end=778
+  _globals['_CONVERSATIONCHANGE']._serialized_start=781
+  _globals['_CONVERSATIONCHANGE']._serialized_end=969
+  _globals['_LISTCHANGEDCONVERSATIONSRESP']._serialized_start=971
+  _globals['_LISTCHANGEDCONVERSATIONSRESP']._serialized_end=1091
+  _globals['_CHATSERVICE']._serialized_start=1094
+  _globals['_CHATSERVICE']._serialized_end=1653
 # @@protoc_insertion_point(module_scope)

@@ -113,6 +113,7 @@ class SendMessageReq(_message.Message):
     RECEIVER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     CLIENT_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    SEALED_BODY_FIELD_NUMBER: _builtins.int
     receiver_public_key: _builtins.str
     """The recipient's key: 64 hex characters, or base64 of the 32 key bytes. The
     recipient must have logged in at least once (NOT_FOUND otherwise).
@@ -125,16 +126,24 @@ class SendMessageReq(_message.Message):
     """The idempotency key, unique per sender; clients use a UUIDv7 and send the same
     value again when they retry.
     """
+    sealed_body: _builtins.bytes
+    """Addition: the body sealed end to end for the receiver (format in
+    docs/encryption.md). When set, `text` must be empty: the server never sees the
+    plaintext, stores these bytes unread, and shows old clients a placeholder text.
+    At most the server's worst-case UTF-8 size of `text` plus 512 bytes
+    (16,512 bytes by default), else INVALID_ARGUMENT. Idempotency compares these bytes.
+    """
     def __init__(
         self,
         *,
         receiver_public_key: _builtins.str = ...,
         text: _builtins.str = ...,
         client_message_id: _builtins.str = ...,
+        sealed_body: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_message_id", b"client_message_id", "receiver_public_key", b"receiver_public_key", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_message_id", b"client_message_id", "receiver_public_key", b"receiver_public_key", "sealed_body", b"sealed_body", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

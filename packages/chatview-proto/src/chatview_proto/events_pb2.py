@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from chatview_proto.common import types_pb2 as chatview_dot_common_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63hatview/events.proto\x12\x0f\x63hatview.events\x1a\x1b\x63hatview/common/types.proto\"!\n\x0cSubscribeReq\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\xc7\x02\n\x0bServerEvent\x12\x37\n\x0bnew_message\x18\x01 \x01(\x0b\x32 .chatview.events.NewMessageEventH\x00\x12;\n\rfriend_status\x18\x02 \x01(\x0b\x32\".chatview.events.FriendStatusEventH\x00\x12\x41\n\x10system_broadcast\x18\x03 \x01(\x0b\x32%.chatview.events.SystemBroadcastEventH\x00\x12;\n\rforce_offline\x18\x04 \x01(\x0b\x32\".chatview.events.ForceOfflineEventH\x00\x12\x39\n\x0c\x61\x64min_update\x18\x05 \x01(\x0b\x32!.chatview.events.AdminUpdateEventH\x00\x42\x07\n\x05\x65vent\"\x81\x01\n\x0fNewMessageEvent\x12\x17\n\x0f\x66rom_public_key\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12-\n\x07message\x18\x14 \x01(\x0b\x32\x1c.chatview.common.ChatMessage\x12\x17\n\x0fpeer_public_key\x18\x15 \x01(\t\"I\n\x11\x46riendStatusEvent\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x11\n\tis_online\x18\x03 \x01(\x08\"8\n\x14SystemBroadcastEvent\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nfrom_admin\x18\x02 \x01(\t\"#\n\x11\x46orceOfflineEvent\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x12\n\x10\x41\x64minUpdateEvent2Z\n\x0c\x45ventService\x12J\n\tSubscribe\x12\x1d.chatview.events.SubscribeReq\x1a\x1c.chatview.events.ServerEvent0\x01\x42+Z)chatview/api/gen/chatview/events;eventspbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63hatview/events.proto\x12\x0f\x63hatview.events\x1a\x1b\x63hatview/common/types.proto\"U\n\x0cSubscribeReq\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x1d\n\x10\x62roadcasts_after\x18\x14 \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_broadcasts_after\"\x8c\x03\n\x0bServerEvent\x12\x37\n\x0bnew_message\x18\x01 \x01(\x0b\x32 .chatview.events.NewMessageEventH\x00\x12;\n\rfriend_status\x18\x02 \x01(\x0b\x32\".chatview.events.FriendStatusEventH\x00\x12\x41\n\x10system_broadcast\x18\x03 \x01(\x0b\x32%.chatview.events.SystemBroadcastEventH\x00\x12;\n\rforce_offline\x18\x04 \x01(\x0b\x32\".chatview.events.ForceOfflineEventH\x00\x12\x39\n\x0c\x61\x64min_update\x18\x05 \x01(\x0b\x32!.chatview.events.AdminUpdateEventH\x00\x12\x43\n\x11\x63onversation_read\x18\x14 \x01(\x0b\x32&.chatview.events.ConversationReadEventH\x00\x42\x07\n\x05\x65vent\"\x81\x01\n\x0fNewMessageEvent\x12\x17\n\x0f\x66rom_public_key\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12-\n\x07message\x18\x14 \x01(\x0b\x32\x1c.chatview.common.ChatMessage\x12\x17\n\x0fpeer_public_key\x18\x15 \x01(\t\"I\n\x11\x46riendStatusEvent\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x11\n\tis_online\x18\x03 \x01(\x08\"i\n\x14SystemBroadcastEvent\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nfrom_admin\x18\x02 \x01(\t\x12\n\n\x02id\x18\x14 \x01(\x03\x12\x0f\n\x07sent_at\x18\x15 \x01(\t\x12\x12\n\nexpires_at\x18\x16 \x01(\t\"N\n\x15\x43onversationReadEvent\x12\x17\n\x0fpeer_public_key\x18\x01 \x01(\t\x12\x1c\n\x14last_read_server_seq\x18\x02 \x01(\x03\"#\n\x11\x46orceOfflineEvent\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x12\n\x10\x41\x64minUpdateEvent2Z\n\x0c\x45ventService\x12J\n\tSubscribe\x12\x1d.chatview.events.SubscribeReq\x1a\x1c.chatview.events.ServerEvent0\x01\x42+Z)chatview/api/gen/chatview/events;eventspbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z)chatview/api/gen/chatview/events;eventspb'
   _globals['_SUBSCRIBEREQ']._serialized_start=71
-  _globals['_SUBSCRIBEREQ']._serialized_end=104
-  _globals['_SERVEREVENT']._serialized_start=107
-  _globals['_SERVEREVENT']._serialized_end=434
-  _globals['_NEWMESSAGEEVENT']._serialized_start=437
-  _globals['_NEWMESSAGEEVENT']._serialized_end=566
-  _globals['_FRIENDSTATUSEVENT']._serialized_start=568
-  _globals['_FRIENDSTATUSEVENT']._serialized_end=641
-  _globals['_SYSTEMBROADCASTEVENT']._serialized_start=643
-  _globals['_SYSTEMBROADCASTEVENT']._serialized_end=699
-  _globals['_FORCEOFFLINEEVENT']._serialized_start=701
-  _globals['_FORCEOFFLINEEVENT']._serialized_end=736
-  _globals['_ADMINUPDATEEVENT']._serialized_start=738
-  _globals['_ADMINUPDATEEVENT']._serialized_end=756
-  _globals['_EVENTSERVICE']._serialized_start=758
-  _globals['_EVENTSERVICE']._serialized_end=848
+  _globals['_SUBSCRIBEREQ']._serialized_end=156
+  _globals['_SERVEREVENT']._serialized_start=159
+  _globals['_SERVEREVENT']._serialized_end=555
+  _globals['_NEWMESSAGEEVENT']._serialized_start=558
+  _globals['_NEWMESSAGEEVENT']._serialized_end=687
+  _globals['_FRIENDSTATUSEVENT']._serialized_start=689
+  _globals['_FRIENDSTATUSEVENT']._serialized_end=762
+  _globals['_SYSTEMBROADCASTEVENT']._serialized_start=764
+  _globals['_SYSTEMBROADCASTEVENT']._serialized_end=869
+  _globals['_CONVERSATIONREADEVENT']._serialized_start=871
+  _globals['_CONVERSATIONREADEVENT']._serialized_end=949
+  _globals['_FORCEOFFLINEEVENT']._serialized_start=951
+  _globals['_FORCEOFFLINEEVENT']._serialized_end=986
+  _globals['_ADMINUPDATEEVENT']._serialized_start=988
+  _globals['_ADMINUPDATEEVENT']._serialized_end=1006
+  _globals['_EVENTSERVICE']._serialized_start=1008
+  _globals['_EVENTSERVICE']._serialized_end=1098
 # @@protoc_insertion_point(module_scope)

@@ -28,18 +28,28 @@ class SubscribeReq(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CLIENT_ID_FIELD_NUMBER: _builtins.int
+    BROADCASTS_AFTER_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     """A device or connection name chosen by the client, e.g. "laptop"."""
+    broadcasts_after: _builtins.int
+    """Addition: the id of the newest system broadcast this device has seen (0 when
+    none). When set, the stream starts with every unexpired broadcast newer than
+    it, oldest first, then goes on live, and a broadcast is never sent twice on one
+    stream. Old clients leave it unset and get broadcasts only while connected.
+    """
     def __init__(
         self,
         *,
         client_id: _builtins.str = ...,
+        broadcasts_after: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_broadcasts_after", b"_broadcasts_after", "broadcasts_after", b"broadcasts_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_broadcasts_after", b"_broadcasts_after", "broadcasts_after", b"broadcasts_after", "client_id", b"client_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__broadcasts_after: _TypeAlias = _typing.Literal["broadcasts_after"]  # noqa: Y015
+    _WhichOneofArgType__broadcasts_after: _TypeAlias = _typing.Literal["_broadcasts_after", b"_broadcasts_after"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__broadcasts_after) -> _WhichOneofReturnType__broadcasts_after | None: ...
 
 Global___SubscribeReq: _TypeAlias = SubscribeReq  # noqa: Y015
 
@@ -54,6 +64,7 @@ class ServerEvent(_message.Message):
     SYSTEM_BROADCAST_FIELD_NUMBER: _builtins.int
     FORCE_OFFLINE_FIELD_NUMBER: _builtins.int
     ADMIN_UPDATE_FIELD_NUMBER: _builtins.int
+    CONVERSATION_READ_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def new_message(self) -> Global___NewMessageEvent:
         """A message was stored in one of the user's conversations."""
@@ -64,7 +75,9 @@ class ServerEvent(_message.Message):
 
     @_builtins.property
     def system_broadcast(self) -> Global___SystemBroadcastEvent:
-        """An admin's announcement to everyone online."""
+        """An admin's announcement: live, or at (re)subscribe for clients that set
+        `SubscribeReq.broadcasts_after`.
+        """
 
     @_builtins.property
     def force_offline(self) -> Global___ForceOfflineEvent:
@@ -74,6 +87,12 @@ class ServerEvent(_message.Message):
     def admin_update(self) -> Global___AdminUpdateEvent:
         """The admin panel's data changed; admins call PollAdminEvents."""
 
+    @_builtins.property
+    def conversation_read(self) -> Global___ConversationReadEvent:
+        """Addition: the user's read cursor of a conversation moved (MarkConversationRead
+        on another device). Old clients ignore it and see the cursor at catch-up.
+        """
+
     def __init__(
         self,
         *,
@@ -82,12 +101,13 @@ class ServerEvent(_message.Message):
         system_broadcast: Global___SystemBroadcastEvent | None = ...,
         force_offline: Global___ForceOfflineEvent | None = ...,
         admin_update: Global___AdminUpdateEvent | None = ...,
+        conversation_read: Global___ConversationReadEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["admin_update", b"admin_update", "event", b"event", "force_offline", b"force_offline", "friend_status", b"friend_status", "new_message", b"new_message", "system_broadcast", b"system_broadcast"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["admin_update", b"admin_update", "conversation_read", b"conversation_read", "event", b"event", "force_offline", b"force_offline", "friend_status", b"friend_status", "new_message", b"new_message", "system_broadcast", b"system_broadcast"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_update", b"admin_update", "event", b"event", "force_offline", b"force_offline", "friend_status", b"friend_status", "new_message", b"new_message", "system_broadcast", b"system_broadcast"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_update", b"admin_update", "conversation_read", b"conversation_read", "event", b"event", "force_offline", b"force_offline", "friend_status", b"friend_status", "new_message", b"new_message", "system_broadcast", b"system_broadcast"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["new_message", "friend_status", "system_broadcast", "force_offline", "admin_update"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["new_message", "friend_status", "system_broadcast", "force_offline", "admin_update", "conversation_read"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -177,23 +197,67 @@ class SystemBroadcastEvent(_message.Message):
 
     TEXT_FIELD_NUMBER: _builtins.int
     FROM_ADMIN_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """The announcement as the admin wrote it."""
     from_admin: _builtins.str
     """The admin's public key."""
+    id: _builtins.int
+    """Addition: the broadcast's id, increasing; clients keep the newest one they
+    saw and pass it as `SubscribeReq.broadcasts_after`. Old clients ignore it.
+    """
+    sent_at: _builtins.str
+    """Addition: when the admin sent it (RFC 3339, UTC)."""
+    expires_at: _builtins.str
+    """Addition: when it stops being delivered (RFC 3339, UTC); empty when it never
+    expires.
+    """
     def __init__(
         self,
         *,
         text: _builtins.str = ...,
         from_admin: _builtins.str = ...,
+        id: _builtins.int = ...,
+        sent_at: _builtins.str = ...,
+        expires_at: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_admin", b"from_admin", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "from_admin", b"from_admin", "id", b"id", "sent_at", b"sent_at", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SystemBroadcastEvent: _TypeAlias = SystemBroadcastEvent  # noqa: Y015
+
+@_typing.final
+class ConversationReadEvent(_message.Message):
+    """Addition: the user read a conversation up to `last_read_server_seq` on one of
+    its devices; the others clear their unread count without a catch-up.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PEER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    LAST_READ_SERVER_SEQ_FIELD_NUMBER: _builtins.int
+    peer_public_key: _builtins.str
+    """The other party of the conversation."""
+    last_read_server_seq: _builtins.int
+    """The read cursor now stored; it never moves backwards."""
+    def __init__(
+        self,
+        *,
+        peer_public_key: _builtins.str = ...,
+        last_read_server_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_read_server_seq", b"last_read_server_seq", "peer_public_key", b"peer_public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConversationReadEvent: _TypeAlias = ConversationReadEvent  # noqa: Y015
 
 @_typing.final
 class ForceOfflineEvent(_message.Message):

@@ -24,7 +24,14 @@ from ._errors import (
     UserNotFoundError,
 )
 from ._schema import metadata
-from ._store import DEFAULT_HISTORY_LIMIT, MAX_PAGE_LIMIT, MAX_TEXT_LENGTH, Store, open_store
+from ._store import (
+    DEFAULT_HISTORY_LIMIT,
+    MAX_PAGE_LIMIT,
+    MAX_SEALED_BODY_BYTES,
+    MAX_TEXT_LENGTH,
+    Store,
+    open_store,
+)
 from ._values import (
     Broadcast,
     ChangesPage,
@@ -37,6 +44,7 @@ from ._values import (
     SendResult,
     Session,
     SessionUser,
+    StoreStatistics,
     User,
     UserCounts,
     UserStatus,
@@ -45,6 +53,7 @@ from ._values import (
 __all__ = [
     "DEFAULT_HISTORY_LIMIT",
     "MAX_PAGE_LIMIT",
+    "MAX_SEALED_BODY_BYTES",
     "MAX_TEXT_LENGTH",
     "Broadcast",
     "ChangesPage",
@@ -70,6 +79,7 @@ __all__ = [
     "SessionUser",
     "Store",
     "StoreError",
+    "StoreStatistics",
     "StoreUnavailableError",
     "User",
     "UserCounts",

@@ -33,6 +33,7 @@ __all__ = [
     "require_user",
     "revoke_session",
     "revoke_user_sessions",
+    "set_supports_sealed",
     "update_user",
     "user_counts",
     "user_not_found",
@@ -276,3 +277,17 @@ async def delete_expired(connection: AsyncConnection, now: datetime) -> CleanupR
 async def ping(connection: AsyncConnection) -> None:
     """Run a trivial statement (used to check the server is reachable)."""
     await connection.execute(sa.text("SELECT 1"))
+
+
+async def set_supports_sealed(connection: AsyncConnection, public_key: str) -> bool:
+    """Record that the user reads sealed bodies; True when this changed the row."""
+    statement = (
+        sa.update(users)
+        .where(users.c.public_key == public_key, users.c.supports_sealed.is_(False))
+        .values(supports_sealed=True)
+        .returning(users.c.public_key)
+    )
+    if (await connection.execute(statement)).first() is not None:
+        return True
+    await require_user(connection, public_key)
+    return False

@@ -160,6 +160,9 @@ class Database:
         self.engine = engine
         self._serializable = engine.execution_options(isolation_level="SERIALIZABLE")
         self._retry_limit = retry_limit
+        # Plain counters read by Store.statistics(); one event loop, so no lock.
+        self.write_retries = 0
+        self.writes_exhausted = 0
 
     @classmethod
     def connect(cls, dsn: str, *, pool_size: int, max_overflow: int, retry_limit: int) -> Database:
@@ -230,6 +233,7 @@ class Database:
                 if not retryable:
                     raise translate_database_error(exc) from exc
                 if attempt >= self._retry_limit:
+                    self.writes_exhausted += 1
                     _log.warning(
                         "store.write.retries_exhausted",
                         operation=operation,
@@ -242,6 +246,7 @@ class Database:
                     )
                     raise RetriesExhaustedError(msg) from exc
                 delay = self._backoff(attempt)
+                self.write_retries += 1
                 _log.debug(
                     "store.write.retried",
                     operation=operation,

@@ -67,6 +67,7 @@ def message_columns(table: sa.FromClause, prefix: str = "") -> list[sa.Label[Any
         table.c.created_at.label(prefix + "created_at"),
         table.c.server_seq.label(prefix + "server_seq"),
         table.c.client_message_id.label(prefix + "client_message_id"),
+        table.c.sealed_body.label(prefix + "sealed_body"),
     ]
 
 
@@ -85,7 +86,12 @@ def message_from_row(row: Any, user_low: str, user_high: str, prefix: str = "") 
         created_at=values[prefix + "created_at"],
         server_seq=values[prefix + "server_seq"],
         client_message_id=values[prefix + "client_message_id"] or "",
+        sealed_body=_bytes_or_none(values[prefix + "sealed_body"]),
     )
+
+
+def _bytes_or_none(value: bytes | memoryview | None) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 async def _find_sent(
@@ -129,6 +135,7 @@ async def find_sent(
     receiver: str,
     text: str,
     client_message_id: str,
+    sealed_body: bytes | None = None,
 ) -> SendResult | None:
     """Return the stored result of an earlier send with this key, or None.
 
@@ -141,7 +148,7 @@ async def find_sent(
     if found is None:
         return None
     stored, stored_receiver = found
-    if stored_receiver != receiver or stored.text != text:
+    if stored_receiver != receiver or stored.text != text or stored.sealed_body != sealed_body:
         _log.info("store.send.idempotency_conflict", server_seq=stored.server_seq)
         msg = (
             f"client_message_id {client_message_id!r} was already used by this sender "
@@ -158,6 +165,7 @@ async def send_message(
     receiver: str,
     text: str,
     client_message_id: str,
+    sealed_body: bytes | None = None,
 ) -> SendResult:
     """Store a new message; `find_sent` has already ruled out a duplicate.
 
@@ -226,6 +234,7 @@ async def send_message(
             sender_ordinal=sender_ordinal,
             text=text,
             client_message_id=client_message_id or None,
+            sealed_body=sealed_body,
         )
         .returning(messages.c.created_at)
     )
@@ -238,6 +247,7 @@ async def send_message(
         created_at=created_at,
         server_seq=server_seq,
         client_message_id=client_message_id,
+        sealed_body=sealed_body,
     )
     return SendResult(message=message, deduplicated=False)
 

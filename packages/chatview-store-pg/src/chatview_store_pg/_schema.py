@@ -64,6 +64,9 @@ users = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="active"),
     sa.Column("created_at", _TIMESTAMP, nullable=False, server_default=sa.func.now()),
     sa.Column("change_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # Set once the user logs in with a client that reads sealed bodies; never cleared,
+    # so a later login from an old client does not make senders fall back to plaintext.
+    sa.Column("supports_sealed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint(f"public_key ~ {_KEY_PATTERN}", name="public_key_hex"),
     sa.CheckConstraint("role IN ('user', 'admin')", name="role_known"),
     sa.CheckConstraint("status IN ('active', 'banned')", name="status_known"),
@@ -158,6 +161,9 @@ messages = sa.Table(
     # unique constraint, so such sends are never deduplicated.
     sa.Column("client_message_id", sa.Text, nullable=True),
     sa.Column("created_at", _TIMESTAMP, nullable=False, server_default=sa.func.now()),
+    # The end-to-end sealed body, stored unread; NULL for plaintext messages, whose
+    # body is `text`. For sealed ones `text` holds the placeholder old clients show.
+    sa.Column("sealed_body", sa.LargeBinary, nullable=True),
     sa.UniqueConstraint("conversation_id", "server_seq"),
     sa.UniqueConstraint("sender_key", "client_message_id"),
     sa.Index(None, "conversation_id", "sender_key", "server_seq"),

@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._accounts import require_user
 from ._messaging import message_columns, message_from_row
-from ._schema import broadcasts, conversation_members, conversations, friendships, messages
+from ._schema import (
+    broadcasts,
+    conversation_members,
+    conversations,
+    friendships,
+    messages,
+    users,
+)
 from ._values import Broadcast, FriendEntry
 
 __all__ = ["add_broadcast", "add_friend", "list_broadcasts", "list_followers", "list_friends"]
@@ -62,9 +69,11 @@ async def list_friends(connection: AsyncConnection, owner: str) -> list[FriendEn
             sa.func.coalesce(mine.c.last_read_server_seq, 0).label("last_read_server_seq"),
             conversations.c.user_low,
             conversations.c.user_high,
+            sa.func.coalesce(users.c.supports_sealed, False).label("supports_sealed"),
             *message_columns(last, prefix="lm_"),
         )
         .select_from(added.join(mine, added.c.peer == mine.c.peer, full=True))
+        .outerjoin(users, users.c.public_key == peer)
         .outerjoin(conversations, conversations.c.id == mine.c.conversation_id)
         .outerjoin(
             theirs,
@@ -89,6 +98,7 @@ async def list_friends(connection: AsyncConnection, owner: str) -> list[FriendEn
                 if row.user_low is None
                 else message_from_row(row, row.user_low, row.user_high, prefix="lm_")
             ),
+            supports_sealed=row.supports_sealed,
         )
         for row in await connection.execute(statement)
     ]

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self, final
 
 import structlog
+from sqlalchemy.pool import QueuePool
 
 from . import _accounts, _messaging, _social
 from ._engine import Database
@@ -33,12 +34,20 @@ from ._values import (
     SendResult,
     Session,
     SessionUser,
+    StoreStatistics,
     User,
     UserCounts,
     UserStatus,
 )
 
-__all__ = ["DEFAULT_HISTORY_LIMIT", "MAX_PAGE_LIMIT", "MAX_TEXT_LENGTH", "Store", "open_store"]
+__all__ = [
+    "DEFAULT_HISTORY_LIMIT",
+    "MAX_PAGE_LIMIT",
+    "MAX_SEALED_BODY_BYTES",
+    "MAX_TEXT_LENGTH",
+    "Store",
+    "open_store",
+]
 
 DEFAULT_HISTORY_LIMIT = 30
 """History page size when the request gives 0."""
@@ -46,6 +55,8 @@ MAX_PAGE_LIMIT = 100
 """Largest history page."""
 MAX_TEXT_LENGTH = 4000
 """Maximum message length in code points (not bytes, not UTF-16 units)."""
+MAX_SEALED_BODY_BYTES = 65536
+"""Largest sealed body the store accepts; the server enforces its own, smaller limit."""
 
 _MAX_LIST_LIMIT = 1000
 _DEFAULT_LIST_LIMIT = 100
@@ -126,6 +137,18 @@ class Store:
             await self._database.dispose()
             _log.info("store.closed")
 
+    def statistics(self) -> StoreStatistics:
+        """Return the write-retry counters and the connection pool's use, for metrics."""
+        pool = self._database.engine.pool
+        queue_pool = pool if isinstance(pool, QueuePool) else None
+        return StoreStatistics(
+            write_retries=self._database.write_retries,
+            writes_exhausted=self._database.writes_exhausted,
+            pool_size=queue_pool.size() if queue_pool is not None else 0,
+            pool_checked_out=queue_pool.checkedout() if queue_pool is not None else 0,
+            pool_overflow=queue_pool.overflow() if queue_pool is not None else 0,
+        )
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -156,6 +179,17 @@ class Store:
         """
         key = check_key(public_key)
         return await self._database.read(partial(_accounts.ensure_user, public_key=key))
+
+    async def set_supports_sealed(self, public_key: str) -> bool:
+        """Record that the user logged in with a client that reads sealed bodies.
+
+        The mark is never cleared. Returns True when it was not set before.
+
+        Raises:
+            UserNotFoundError: no user has this key.
+        """
+        key = check_key(public_key)
+        return await self._database.read(partial(_accounts.set_supports_sealed, public_key=key))
 
     async def set_role(self, public_key: str, role: Role) -> User:
         """Set a user's role and return the updated user.
@@ -325,7 +359,12 @@ class Store:
     # Messages
 
     async def send_message(
-        self, sender: str, receiver: str, text: str, client_message_id: str
+        self,
+        sender: str,
+        receiver: str,
+        text: str,
+        client_message_id: str,
+        sealed_body: bytes | None = None,
     ) -> SendResult:
         """Store a message exactly once per (sender, client_message_id).
 
@@ -335,6 +374,10 @@ class Store:
         The unique (sender, client_message_id) constraint backs the lookup, so racing
         twins also end with one stored message. The sender's read cursor moves to the
         new message. An empty `client_message_id` disables deduplication.
+
+        With `sealed_body` (1..MAX_SEALED_BODY_BYTES bytes, stored unread) the message is
+        end-to-end sealed and `text` is what clients that cannot open it show; a retry
+        must carry the same bytes, else it is an idempotency conflict.
 
         Raises:
             InvalidTextError: text empty, blank, over MAX_TEXT_LENGTH code points, or
@@ -349,6 +392,11 @@ class Store:
         check_not_self(sender_key, receiver_key, "send a message to")
         body = check_text(text, MAX_TEXT_LENGTH)
         idempotency_key = check_field(client_message_id, "client_message_id", _MAX_ID_LENGTH)
+        sealed = (
+            None
+            if sealed_body is None
+            else check_bytes(sealed_body, "sealed_body", MAX_SEALED_BODY_BYTES)
+        )
         return await self._database.write(
             "send_message",
             partial(
@@ -357,6 +405,7 @@ class Store:
                 receiver=receiver_key,
                 text=body,
                 client_message_id=idempotency_key,
+                sealed_body=sealed,
             ),
             precheck=partial(
                 _messaging.find_sent,
@@ -364,6 +413,7 @@ class Store:
                 receiver=receiver_key,
                 text=body,
                 client_message_id=idempotency_key,
+                sealed_body=sealed,
             ),
             lock_keys=(sender_key, receiver_key),
             retry_constraints=_messaging.SEND_RETRY_CONSTRAINTS,

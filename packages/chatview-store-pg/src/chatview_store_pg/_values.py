@@ -19,6 +19,7 @@ __all__ = [
     "SendResult",
     "Session",
     "SessionUser",
+    "StoreStatistics",
     "User",
     "UserCounts",
     "UserStatus",
@@ -93,6 +94,8 @@ class Message:
     """Position in the conversation: 1, 2, 3, ... with no gap."""
     client_message_id: str
     """The sender's idempotency key; empty when the sender gave none."""
+    sealed_body: bytes | None = None
+    """The end-to-end sealed body, which the server never reads; None for plaintext."""
 
     def peer_of(self, owner: str) -> str:
         """Return the other participant, seen from `owner`."""
@@ -133,6 +136,8 @@ class FriendEntry:
     last_read_server_seq: int
     """The owner's read cursor in this conversation."""
     last_message: Message | None
+    supports_sealed: bool = False
+    """True once the peer logged in with a client that reads sealed bodies."""
 
 
 @attrs.frozen
@@ -188,3 +193,27 @@ class Broadcast:
     text: str
     created_at: datetime
     expires_at: datetime | None
+
+
+@attrs.frozen
+class StoreStatistics:
+    """A snapshot of a store's counters and pool, returned by ``Store.statistics()``.
+
+    Counters cover this Store object since `open_store`; a metrics exporter reads
+    them as monotonically rising totals.
+    """
+
+    write_retries: int
+    """Write transactions attempted again after a serialization conflict."""
+
+    writes_exhausted: int
+    """Writes that failed with RetriesExhaustedError after every attempt conflicted."""
+
+    pool_size: int
+    """Connections the pool keeps open (``pool_size`` of `open_store`)."""
+
+    pool_checked_out: int
+    """Connections lent to a transaction now, overflow connections included."""
+
+    pool_overflow: int
+    """Connections open above ``pool_size`` now; negative while the pool is not yet full."""

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 __all__ = ["HEAD", "asyncpg_url", "current", "downgrade", "make_config", "upgrade"]
 
-HEAD = "0001"
+HEAD = "0002"
 """The newest revision in this folder."""
 
 _SCRIPT_LOCATION = Path(__file__).resolve().parent

@@ -14,13 +14,26 @@ waits until the standard gRPC health check reports SERVING, and can stop it
 
 Without ``dsn`` the server starts an embedded PostgreSQL in a temporary data
 directory. `ProtocolClient` logs a key in through the generated stubs and makes
-raw calls, for tests that act as another user or check the wire. The pytest
+raw calls, for tests that act as another user or check the wire. `TcpBalancer`
+spreads connections over several server processes, round-robin, the way an L4
+balancer in front of a cluster does. The pytest
 fixtures ``chatview_server`` and ``chatview_server_factory`` (module
 `chatview_server.pytest_plugin`) are registered automatically when the package is
-installed.
+installed. `make_test_certificates` writes a throwaway CA and a server certificate
+for ``localhost`` and ``127.0.0.1``, for TLS tests.
 """
 
+from ._balancer import TcpBalancer
+from ._certificates import TestCertificates, make_test_certificates
 from ._client import ProtocolClient, wait_for_event
 from ._process import ServerProcess, ServerStartError
 
-__all__ = ["ProtocolClient", "ServerProcess", "ServerStartError", "wait_for_event"]
+__all__ = [
+    "ProtocolClient",
+    "ServerProcess",
+    "ServerStartError",
+    "TcpBalancer",
+    "TestCertificates",
+    "make_test_certificates",
+    "wait_for_event",
+]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63hatview/common/types.proto\x12\x0f\x63hatview.common\"\xcc\x01\n\nFriendInfo\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x11\n\tis_online\x18\x03 \x01(\x08\x12\x0e\n\x06unread\x18\x04 \x01(\x05\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x14 \x01(\x08\x12\x32\n\x0clast_message\x18\x15 \x01(\x0b\x32\x1c.chatview.common.ChatMessage\x12\x17\n\x0flast_server_seq\x18\x16 \x01(\x03\x12\x1c\n\x14last_read_server_seq\x18\x17 \x01(\x03\"\xe4\x01\n\x0b\x43hatMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x19\n\x11sender_public_key\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\t\x12\x32\n\x08\x64\x65livery\x18\x05 \x01(\x0e\x32 .chatview.common.MessageDelivery\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x12\n\nserver_seq\x18\n \x01(\x03\x12\x1b\n\x13receiver_public_key\x18\x14 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x15 \x01(\t\"k\n\x12MessageHistoryPage\x12.\n\x08messages\x18\x01 \x03(\x0b\x32\x1c.chatview.common.ChatMessage\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\x12\x10\n\x08has_more\x18\x03 \x01(\x08\"f\n\x08UserInfo\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\x11\n\tis_online\x18\x02 \x01(\x08\x12\x11\n\tis_banned\x18\x03 \x01(\x08\x12\x0c\n\x04role\x18\x14 \x01(\x05\x12\x12\n\ncreated_at\x18\x15 \x01(\t\"M\n\nAdminStats\x12\x14\n\x0conline_users\x18\x01 \x01(\x05\x12\x13\n\x0btotal_users\x18\x02 \x01(\x05\x12\x14\n\x0c\x62\x61nned_users\x18\x03 \x01(\x05\"c\n\x0b\x41\x64minUpdate\x12(\n\x05users\x18\x01 \x03(\x0b\x32\x19.chatview.common.UserInfo\x12*\n\x05stats\x18\x02 \x01(\x0b\x32\x1b.chatview.common.AdminStats\"\x07\n\x05\x45mpty\".\n\x0fOperationResult\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t*Y\n\nUserStatus\x12\x1b\n\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12USER_STATUS_ACTIVE\x10\x01\x12\x16\n\x12USER_STATUS_BANNED\x10\x02*b\n\x0cOnlineStatus\x12\x1d\n\x19ONLINE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15ONLINE_STATUS_OFFLINE\x10\x01\x12\x18\n\x14ONLINE_STATUS_ONLINE\x10\x02*\xa8\x01\n\x0fMessageDelivery\x12 \n\x1cMESSAGE_DELIVERY_UNSPECIFIED\x10\x00\x12\x1d\n\x19MESSAGE_DELIVERY_INCOMING\x10\x01\x12\x1c\n\x18MESSAGE_DELIVERY_PENDING\x10\x02\x12\x19\n\x15MESSAGE_DELIVERY_SENT\x10\x03\x12\x1b\n\x17MESSAGE_DELIVERY_FAILED\x10\x04\x42+Z)chatview/api/gen/chatview/common;commonpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63hatview/common/types.proto\x12\x0f\x63hatview.common\"\xe5\x01\n\nFriendInfo\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x11\n\tis_online\x18\x03 \x01(\x08\x12\x0e\n\x06unread\x18\x04 \x01(\x05\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x14 \x01(\x08\x12\x32\n\x0clast_message\x18\x15 \x01(\x0b\x32\x1c.chatview.common.ChatMessage\x12\x17\n\x0flast_server_seq\x18\x16 \x01(\x03\x12\x1c\n\x14last_read_server_seq\x18\x17 \x01(\x03\x12\x17\n\x0fsupports_sealed\x18\x18 \x01(\x08\"\xf9\x01\n\x0b\x43hatMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x19\n\x11sender_public_key\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\t\x12\x32\n\x08\x64\x65livery\x18\x05 \x01(\x0e\x32 .chatview.common.MessageDelivery\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x12\n\nserver_seq\x18\n \x01(\x03\x12\x1b\n\x13receiver_public_key\x18\x14 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x15 \x01(\t\x12\x13\n\x0bsealed_body\x18\x16 \x01(\x0c\"k\n\x12MessageHistoryPage\x12.\n\x08messages\x18\x01 \x03(\x0b\x32\x1c.chatview.common.ChatMessage\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\x12\x10\n\x08has_more\x18\x03 \x01(\x08\"f\n\x08UserInfo\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\x11\n\tis_online\x18\x02 \x01(\x08\x12\x11\n\tis_banned\x18\x03 \x01(\x08\x12\x0c\n\x04role\x18\x14 \x01(\x05\x12\x12\n\ncreated_at\x18\x15 \x01(\t\"M\n\nAdminStats\x12\x14\n\x0conline_users\x18\x01 \x01(\x05\x12\x13\n\x0btotal_users\x18\x02 \x01(\x05\x12\x14\n\x0c\x62\x61nned_users\x18\x03 \x01(\x05\"c\n\x0b\x41\x64minUpdate\x12(\n\x05users\x18\x01 \x03(\x0b\x32\x19.chatview.common.UserInfo\x12*\n\x05stats\x18\x02 \x01(\x0b\x32\x1b.chatview.common.AdminStats\"\x07\n\x05\x45mpty\".\n\x0fOperationResult\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t*Y\n\nUserStatus\x12\x1b\n\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12USER_STATUS_ACTIVE\x10\x01\x12\x16\n\x12USER_STATUS_BANNED\x10\x02*b\n\x0cOnlineStatus\x12\x1d\n\x19ONLINE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15ONLINE_STATUS_OFFLINE\x10\x01\x12\x18\n\x14ONLINE_STATUS_ONLINE\x10\x02*\xa8\x01\n\x0fMessageDelivery\x12 \n\x1cMESSAGE_DELIVERY_UNSPECIFIED\x10\x00\x12\x1d\n\x19MESSAGE_DELIVERY_INCOMING\x10\x01\x12\x1c\n\x18MESSAGE_DELIVERY_PENDING\x10\x02\x12\x19\n\x15MESSAGE_DELIVERY_SENT\x10\x03\x12\x1b\n\x17MESSAGE_DELIVERY_FAILED\x10\x04\x42+Z)chatview/api/gen/chatview/common;commonpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,26 +32,26 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatview_proto.common.types
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z)chatview/api/gen/chatview/common;commonpb'
-  _globals['_USERSTATUS']._serialized_start=936
-  _globals['_USERSTATUS']._serialized_end=1025
-  _globals['_ONLINESTATUS']._serialized_start=1027
-  _globals['_ONLINESTATUS']._serialized_end=1125
-  _globals['_MESSAGEDELIVERY']._serialized_start=1128
-  _globals['_MESSAGEDELIVERY']._serialized_end=1296
+  _globals['_USERSTATUS']._serialized_start=982
+  _globals['_USERSTATUS']._serialized_end=1071
+  _globals['_ONLINESTATUS']._serialized_start=1073
+  _globals['_ONLINESTATUS']._serialized_end=1171
+  _globals['_MESSAGEDELIVERY']._serialized_start=1174
+  _globals['_MESSAGEDELIVERY']._serialized_end=1342
   _globals['_FRIENDINFO']._serialized_start=49
-  _globals['_FRIENDINFO']._serialized_end=253
-  _globals['_CHATMESSAGE']._serialized_start=256
-  _globals['_CHATMESSAGE']._serialized_end=484
-  _globals['_MESSAGEHISTORYPAGE']._serialized_start=486
-  _globals['_MESSAGEHISTORYPAGE']._serialized_end=593
-  _globals['_USERINFO']._serialized_start=595
-  _globals['_USERINFO']._serialized_end=697
-  _globals['_ADMINSTATS']._serialized_start=699
-  _globals['_ADMINSTATS']._serialized_end=776
-  _globals['_ADMINUPDATE']._serialized_start=778
-  _globals['_ADMINUPDATE']._serialized_end=877
-  _globals['_EMPTY']._serialized_start=879
-  _globals['_EMPTY']._serialized_end=886
-  _globals['_OPERATIONRESULT']._serialized_start=888
-  _globals['_OPERATIONRESULT']._serialized_end=934
+  _globals['_FRIENDINFO']._serialized_end=278
+  _globals['_CHATMESSAGE']._serialized_start=281
+  _globals['_CHATMESSAGE']._serialized_end=530
+  _globals['_MESSAGEHISTORYPAGE']._serialized_start=532
+  _globals['_MESSAGEHISTORYPAGE']._serialized_end=639
+  _globals['_USERINFO']._serialized_start=641
+  _globals['_USERINFO']._serialized_end=743
+  _globals['_ADMINSTATS']._serialized_start=745
+  _globals['_ADMINSTATS']._serialized_end=822
+  _globals['_ADMINUPDATE']._serialized_start=824
+  _globals['_ADMINUPDATE']._serialized_end=923
+  _globals['_EMPTY']._serialized_start=925
+  _globals['_EMPTY']._serialized_end=932
+  _globals['_OPERATIONRESULT']._serialized_start=934
+  _globals['_OPERATIONRESULT']._serialized_end=980
 # @@protoc_insertion_point(module_scope)

@@ -117,6 +117,7 @@ class FriendInfo(_message.Message):
     LAST_MESSAGE_FIELD_NUMBER: _builtins.int
     LAST_SERVER_SEQ_FIELD_NUMBER: _builtins.int
     LAST_READ_SERVER_SEQ_FIELD_NUMBER: _builtins.int
+    SUPPORTS_SEALED_FIELD_NUMBER: _builtins.int
     public_key: _builtins.str
     """The contact's Ed25519 public key, 64 lowercase hex characters."""
     alias: _builtins.str
@@ -133,6 +134,11 @@ class FriendInfo(_message.Message):
     """Addition: the `server_seq` of the newest message; 0 when the conversation is empty."""
     last_read_server_seq: _builtins.int
     """Addition: the user's read cursor in this conversation (a `server_seq`)."""
+    supports_sealed: _builtins.bool
+    """Addition: true when the contact has logged in with a client that announced the
+    "sealed-v1" capability, so messages to it can be sealed end to end. It stays true
+    once set. Old clients ignore it.
+    """
     @_builtins.property
     def last_message(self) -> Global___ChatMessage:
         """Addition: the newest message of the conversation, in either direction; unset
@@ -150,10 +156,11 @@ class FriendInfo(_message.Message):
         last_message: Global___ChatMessage | None = ...,
         last_server_seq: _builtins.int = ...,
         last_read_server_seq: _builtins.int = ...,
+        supports_sealed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_message", b"last_message"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "alias", b"alias", "is_online", b"is_online", "last_message", b"last_message", "last_read_server_seq", b"last_read_server_seq", "last_server_seq", b"last_server_seq", "public_key", b"public_key", "unread", b"unread"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "alias", b"alias", "is_online", b"is_online", "last_message", b"last_message", "last_read_server_seq", b"last_read_server_seq", "last_server_seq", b"last_server_seq", "public_key", b"public_key", "supports_sealed", b"supports_sealed", "unread", b"unread"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -174,6 +181,7 @@ class ChatMessage(_message.Message):
     SERVER_SEQ_FIELD_NUMBER: _builtins.int
     RECEIVER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     CLIENT_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    SEALED_BODY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned message id, a UUID (version 7, so ids sort by creation time)."""
     sender_public_key: _builtins.str
@@ -196,6 +204,12 @@ class ChatMessage(_message.Message):
     """Addition: the idempotency key the author's client sent; the author's devices use
     it to match their pending copy with the stored message. Empty for other users.
     """
+    sealed_body: _builtins.bytes
+    """Addition: the body sealed end to end by the author (docs/encryption.md); empty
+    for plaintext messages. When set, `text` holds a fixed placeholder telling the
+    reader to update its client, because the server cannot read the body. Old
+    clients ignore this field and show that placeholder.
+    """
     def __init__(
         self,
         *,
@@ -208,10 +222,11 @@ class ChatMessage(_message.Message):
         server_seq: _builtins.int = ...,
         receiver_public_key: _builtins.str = ...,
         client_message_id: _builtins.str = ...,
+        sealed_body: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_message_id", b"client_message_id", "delivery", b"delivery", "error", b"error", "id", b"id", "receiver_public_key", b"receiver_public_key", "sender_public_key", b"sender_public_key", "server_seq", b"server_seq", "text", b"text", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_message_id", b"client_message_id", "delivery", b"delivery", "error", b"error", "id", b"id", "receiver_public_key", b"receiver_public_key", "sealed_body", b"sealed_body", "sender_public_key", b"sender_public_key", "server_seq", b"server_seq", "text", b"text", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
