@@ -28,9 +28,11 @@ from chatview_client import (
     ConnectionStateChanged,
     FriendStatusChanged,
     IdentityStore,
+    Message,
     MessageState,
     MessageStateChanged,
     NewMessage,
+    OutboxState,
     load_config,
 )
 from chatview_identity import KeyFileExistsError, KeyFileNotFoundError, KeyPair
@@ -408,7 +410,7 @@ def send(state: _State, key: str, text: str | None, wait: bool) -> None:
                 return
             try:
                 final = await asyncio.wait_for(
-                    _delivery(events, message.client_message_id), state.config.grpc_timeout * 2
+                    _delivery(client, events, message), state.config.grpc_timeout * 2
                 )
             except TimeoutError:
                 msg = (
@@ -424,16 +426,36 @@ def send(state: _State, key: str, text: str | None, wait: bool) -> None:
     _run(work())
 
 
-async def _delivery(events: AsyncIterator[Any], client_message_id: str | None) -> Any:
-    async for event in events:
+async def _delivery(client: ChatClient, events: AsyncIterator[Any], message: Message) -> Message:
+    """Wait until the outbox is done with `message`; return it as stored or failed.
+
+    The state-change event alone is not enough: when a catch-up page brings the
+    stored copy first, the cache row is already SENT and no change is reported.
+    So the outbox itself is checked after every event and at least every 0.2 s.
+    """
+    key = message.client_message_id
+    while True:
+        entry = next((item for item in client.outbox() if item.client_message_id == key), None)
+        if entry is None or entry.state is OutboxState.FAILED:
+            stored = await client.history(message.peer, limit=100)
+            for candidate in reversed(stored):
+                if candidate.client_message_id == key and candidate.state is not (
+                    MessageState.PENDING
+                ):
+                    return candidate
+        try:
+            event = await asyncio.wait_for(anext(events), 0.2)
+        except TimeoutError:
+            continue
+        except StopAsyncIteration:
+            msg = "the client closed before the message was sent"
+            raise RuntimeError(msg) from None
         if (
             isinstance(event, MessageStateChanged)
-            and event.message.client_message_id == client_message_id
+            and event.message.client_message_id == key
             and event.message.state is not MessageState.PENDING
         ):
             return event.message
-    msg = "the client closed before the message was sent"
-    raise RuntimeError(msg)
 
 
 @cli.command("history")
