@@ -255,6 +255,11 @@ class TestConnectionModel:
             (ConnectionStateChanged(ConnectionState.ONLINE), "online", "Online"),
             (ConnectionStateChanged(ConnectionState.CONNECTING), "connecting", "Connecting…"),
             (
+                ConnectionStateChanged(ConnectionState.CONNECTING, "Socket closed"),
+                "connecting",
+                "Connecting… (last attempt failed: Socket closed)",
+            ),
+            (
                 ConnectionStateChanged(ConnectionState.OFFLINE, "refused"),
                 "offline",
                 "Offline: refused",

@@ -457,6 +457,11 @@ class ConnectionModel:
         if self.state is ConnectionState.ONLINE:
             return Banner(tr._("Online"), "online")
         if self.state is ConnectionState.CONNECTING:
+            if self.error:
+                # Retrying after a failure: without the reason a wrong address or a
+                # TLS mismatch looks like a slow network forever.
+                text = tr._("Connecting… (last attempt failed: {reason})")
+                return Banner(text.format(reason=self.error), "connecting")
             return Banner(tr._("Connecting…"), "connecting")
         if self.error:
             return Banner(tr._("Offline: {reason}").format(reason=self.error), "offline")
