@@ -8,7 +8,7 @@ committed uv.lock), so the whole repository is developed against one set of vers
     nox -s "tests(package='chatview-identity')"
     nox -s codegen               # regenerate chatview_proto from proto/
     nox -s codegen -- --check    # fail when the committed generated code is stale
-    nox -s bench                 # delivery through 1 and 3 server processes, prints figures
+    nox -s bench                 # server against its targets, 1 and 3 processes, prints figures
     nox -s bench-store           # data layer benchmark, prints figures
 """
 
@@ -135,11 +135,15 @@ def store_pg15(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Measure delivery through one and three server processes, and hub fan-out."""
+    """Measure the server against its targets, then cross-process delivery and fan-out.
+
+    Arguments go to the main benchmark, e.g. `nox -s bench -- --quick`.
+    """
     _sync(session)
+    _uv_run(session, "python", "-m", "tools.bench", *session.posargs)
+    _uv_run(session, "python", "tools/bench_cluster.py")
     _uv_run(session, "python", "packages/chatview-hub/bench/bench_fanout.py")
     _uv_run(session, "python", "packages/chatview-hub/bench/bench_backends.py")
-    _uv_run(session, "python", "tools/bench_cluster.py", *session.posargs)
 
 
 @nox.session(name="bench-store")
