@@ -3,7 +3,8 @@
 Every session runs in the workspace environment (`.venv`, made by `uv sync` from the
 committed uv.lock), so the whole repository is developed against one set of versions.
 
-    nox                          # the CI set: codegen check, lint, typecheck, tests
+    nox                          # the CI set: codegen check, lint, typecheck, tests,
+                                 # reliability at CI size
     nox -s tests                 # every package's tests
     nox -s "tests(package='chatview-identity')"
     nox -s codegen               # regenerate chatview_proto from proto/
@@ -41,6 +42,7 @@ nox.options.sessions = [
     "typecheck",
     "tests",
     "store_pg15",
+    "reliability",
 ]
 nox.options.error_on_missing_interpreters = True
 
@@ -131,6 +133,18 @@ def store_pg15(session: nox.Session) -> None:
     _sync(session)
     folders = [folder for folder in STORE_TEST_FOLDERS if (ROOT / folder).exists()]
     _uv_run(session, "pytest", *folders, *session.posargs, env={"CHATVIEW_TEST_DSN": PG15_DSN})
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Inject faults, stall a subscriber and fuzz every RPC against the real server.
+
+    The default size fits CI (a few minutes); `nox -s reliability -- --long` runs the
+    full size with the 10-minute soak.
+    """
+    _sync(session)
+    _uv_run(session, "pytest", "tools/reliability", "-q")
+    _uv_run(session, "python", "-m", "tools.reliability", *session.posargs)
 
 
 @nox.session
