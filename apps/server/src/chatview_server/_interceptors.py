@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, cast, final
+from typing import Any, ClassVar, Final, cast, final
 
 import grpc
 import structlog
@@ -132,14 +132,16 @@ def _wrap_handler(
     return handler
 
 
-@final
-class RequestLogInterceptor(grpc.aio.ServerInterceptor):
-    """Give each call a request id, map its failure to a status, and log ``rpc.completed``.
+class MethodInterceptor(grpc.aio.ServerInterceptor):
+    """Base of the interceptors that wrap the behaviour of every ChatView method.
 
-    Expected failures (`RpcError`, store, identity and hub errors) become their status
-    with a readable message. Anything else becomes INTERNAL with the message
-    ``internal error (request id …)``, and the same id is logged with the traceback.
+    Subclasses implement `_wrap_unary` and `_wrap_stream`; other services (health,
+    reflection) pass through untouched.
     """
+
+    # Whether requests that fail to decode reach the wrapper as a marker instead of
+    # failing inside grpc; set by the interceptor that maps errors to statuses.
+    _tolerant_decoding: ClassVar[bool] = False
 
     async def intercept_service(
         self,
@@ -156,8 +158,26 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
             handler,
             lambda behavior: self._wrap_unary(method, behavior),
             lambda behavior: self._wrap_stream(method, behavior),
-            tolerant_decoding=True,
+            tolerant_decoding=self._tolerant_decoding,
         )
+
+    def _wrap_unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
+        raise NotImplementedError
+
+    def _wrap_stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        raise NotImplementedError
+
+
+@final
+class RequestLogInterceptor(MethodInterceptor):
+    """Give each call a request id, map its failure to a status, and log ``rpc.completed``.
+
+    Expected failures (`RpcError`, store, identity and hub errors) become their status
+    with a readable message. Anything else becomes INTERNAL with the message
+    ``internal error (request id …)``, and the same id is logged with the traceback.
+    """
+
+    _tolerant_decoding = True
 
     def _wrap_unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         async def logged(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:

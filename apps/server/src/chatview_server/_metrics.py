@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Final, cast, final
 from wsgiref.simple_server import WSGIServer
 
@@ -33,11 +33,10 @@ from chatview_store_pg import StoreStatistics
 
 from ._config import parse_listen_addr
 from ._errors import StartupError
-from ._interceptors import StreamBehavior, UnaryBehavior, _wrap_handler
+from ._interceptors import MethodInterceptor, StreamBehavior, UnaryBehavior
 
 __all__ = ["MetricsInterceptor", "MetricsServer", "RuntimeCollector", "ServerMetrics"]
 
-_CHATVIEW_PREFIX: Final = "/chatview."
 _SEND_METHOD: Final = "/chatview.chat.ChatService/SendMessage"
 # Unary calls take milliseconds. Event streams last minutes to hours, so the top
 # buckets tell a stream dropped early from a long-lived one.
@@ -174,28 +173,11 @@ class RuntimeCollector(Collector):
 
 
 @final
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(MethodInterceptor):
     """Count and time every ChatView call; put it outermost to see the final status."""
 
     def __init__(self, metrics: ServerMetrics) -> None:
         self._metrics = metrics
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or not method.startswith(_CHATVIEW_PREFIX):
-            return handler
-        return _wrap_handler(
-            handler,
-            lambda behavior: self._wrap_unary(method, behavior),
-            lambda behavior: self._wrap_stream(method, behavior),
-        )
 
     def _wrap_unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         metrics = self._metrics
