@@ -35,7 +35,7 @@ class Role(enum.IntEnum):
 
 
 class MessageState(enum.StrEnum):
-    """Where a message stands, seen from this client."""
+    """Delivery state of a message, seen from this client."""
 
     INCOMING = "incoming"
     """Written by the peer."""
@@ -44,7 +44,7 @@ class MessageState(enum.StrEnum):
     SENT = "sent"
     """Written by this user (on this or another device) and stored by the server."""
     FAILED = "failed"
-    """Written here and given up on; `Message.error` says why. Retry or discard it."""
+    """Written here and given up on. `Message.error` contains the reason; retry or discard it."""
 
 
 class ConnectionState(enum.StrEnum):
@@ -59,7 +59,7 @@ class ConnectionState(enum.StrEnum):
 
 
 class OutboxState(enum.StrEnum):
-    """Where an outbox item stands."""
+    """State of an outbox item."""
 
     QUEUED = "queued"
     """Waiting for its turn, for the connection or for its next retry."""
@@ -71,7 +71,7 @@ class OutboxState(enum.StrEnum):
 
 @attrs.frozen
 class Message:
-    """One message of a conversation, as the cache holds it."""
+    """One message of a conversation, as stored in the cache."""
 
     peer: str
     """The other party of the conversation."""
@@ -116,7 +116,7 @@ class Friend:
     added: bool = True
     """False when the key is listed only because it wrote to this user."""
     is_online: bool = False
-    """Whether the contact holds at least one live event stream."""
+    """Whether the contact has at least one live event stream."""
     unread: int = 0
     """The contact's messages above this user's read cursor."""
     last_server_seq: int = 0
@@ -163,7 +163,7 @@ class SessionInfo:
     role: Role
     """User or admin."""
     expires_at: datetime | None
-    """When the server ends the session, when it says; the client then logs in again."""
+    """Session expiry the server reported, if any; the client then logs in again."""
 
 
 @attrs.frozen
